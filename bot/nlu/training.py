@@ -1,0 +1,76 @@
+"""End-to-end training used by ``bankbot train`` and by ``bankbot run`` on first start."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from ..config import Settings
+from .data import Example, data_hash, iter_files, load_care, load_nlu
+from .encoder import CachedEncoder, make_encoder
+from .external import banking77_examples, cap_per_intent, clinc150_examples, datasets_dir
+from .heads import TrainConfig
+from .model import NLUModel
+from .registry import new_model_dir
+
+
+def training_examples(nlu_paths: list[str], external: bool = True,
+                      log: Callable[[str], None] = print) -> list[Example]:
+    """The project's own examples plus (optionally) mapped public English data."""
+    own = load_nlu(nlu_paths)
+    if not external:
+        return own
+    ext = cap_per_intent(banking77_examples() + clinc150_examples())
+    if not ext:
+        log(f"note: public datasets not found under {datasets_dir()}; training on project data only")
+    return own + ext
+
+
+#: meta intents whose examples are calm, usable as "no care label" examples
+_CALM_META = {"greet", "goodbye", "affirm", "deny", "out_of_scope"}
+
+
+def care_negatives_from_nlu(examples: list[Example], weight: float = 0.3) -> list[Example]:
+    """Everyday banking questions as low-weight negatives for the care head.
+
+    The care data has its own neutral and hard-negative examples; these add breadth so that plain
+    banking questions don't trigger care mode. A few of them are impatient, hence the low weight.
+    """
+    out = []
+    for e in examples:
+        if "external" in e.tags or not (e.category or e.intent in _CALM_META):
+            continue
+        out.append(Example(e.text, labels=(), source=e.source, line=e.line, weight=weight, tags={"nlu-negative"}))
+    return out
+
+
+def train_model(
+    settings: Settings,
+    nlu_paths: list[str] | None = None,
+    care_paths: list[str] | None = None,
+    out: str | Path | None = None,
+    external: bool = True,
+    epochs: int | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train on the given data and save a model directory; returns its path."""
+    nlu_paths = nlu_paths or [settings.nlu_data]
+    if care_paths is None:
+        care_paths = [settings.care_data] if Path(settings.care_data).exists() else []
+    examples = training_examples(nlu_paths, external, log)
+    care = load_care(care_paths) if care_paths else []
+    cfg = TrainConfig(seed=settings.seed)
+    if epochs:
+        cfg = dataclasses.replace(cfg, epochs=epochs)
+    log(f"encoder: multilingual-e5-small via {settings.encoder_backend}")
+    base = make_encoder(settings.encoder_backend, settings.models_dir, settings.encoder_threads or None)
+    encoder = CachedEncoder(base, Path(settings.models_dir) / "cache" / f"embeddings-{settings.encoder_backend}.npz")
+    care += care_negatives_from_nlu(examples)
+    model = NLUModel.train(examples, care, encoder, settings.encoder_backend, cfg, log=log)
+    encoder.save()
+    path = Path(out) if out else new_model_dir(settings.models_dir)
+    files = [str(p) for p in iter_files(nlu_paths + care_paths)]
+    model.save(path, {"data_hash": data_hash(nlu_paths + care_paths), "data_files": files,
+                      "external_data": external, "seed": settings.seed})
+    return path

@@ -1,0 +1,83 @@
+"""Normalisation, language detection and entity extraction/masking."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.nlu.entities import chinese_to_number, extract_entities, luhn_ok, mask_sensitive
+from bot.nlu.language import detect_language
+from bot.nlu.normalize import normalize
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def test_normalize_keeps_original_and_simplifies() -> None:
+    n = normalize("  餘額查詢　ｈｅｌｌｏ　１２３  ")
+    assert n.original == "  餘額查詢　ｈｅｌｌｏ　１２３  "
+    assert n.text == "余额查询 hello 123"
+
+
+def test_normalize_banking_spelling_and_control_chars() -> None:
+    assert normalize("我的帳單\x00\x07出了嗎").text == "我的账单出了吗"
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("我想查一下余额", "zh"),
+    ("how do I reset my password", "en"),
+    ("我的credit card bill什么时候出", "mixed"),
+    ("信用卡bill", "zh"),
+    ("🙂🙂", "unknown"),
+    ("12345", "unknown"),
+])
+def test_language(text: str, lang: str) -> None:
+    assert detect_language(text) == lang
+
+
+def _ents(text: str) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for e in extract_entities(text, TODAY):
+        out.setdefault(e.entity, []).append((e.value, e.extras.get("currency")))
+    return out
+
+
+def test_amounts_in_chinese_and_english() -> None:
+    assert _ents("转5000元给我妈")["amount"] == [(5000, "CNY")]
+    assert _ents("两万块")["amount"] == [(20000, "CNY")]
+    assert _ents("帮我换1.5万美元")["amount"] == [(15000, "USD")]
+    assert _ents("send $200.50 now")["amount"] == [(200.5, "USD")]
+    assert _ents("charged 30 euros")["amount"] == [(30, "EUR")]
+    assert chinese_to_number("三千五百") == 3500
+    assert chinese_to_number("十二") == 12
+
+
+def test_dates() -> None:
+    assert _ents("3月5号之前")["date"] == [("2026-03-05", None)]
+    assert _ents("昨天转的")["date"] == [("2026-11-22", None)]
+    assert _ents("2026-01-02 的交易")["date"] == [("2026-01-02", None)]
+    assert _ents("pay it on March 5th")["date"] == [("2026-03-05", None)]
+    assert _ents("上个月的账单")["date"] == [("last_month", None)]
+
+
+def test_card_types_and_currencies() -> None:
+    e = _ents("我的白金卡和借记卡，想换日元")
+    assert [v for v, _ in e["card_type"]] == ["platinum_card", "debit_card"]
+    assert [v for v, _ in e["currency"]] == ["JPY"]
+
+
+def test_sensitive_numbers_are_masked_with_offsets_kept() -> None:
+    text = "卡号6222 0212 3456 7890，手机13812345678，身份证110101199001011234"
+    masked = mask_sensitive(text)
+    assert len(masked) == len(text)
+    assert "0212 3456" not in masked and "1234567" not in masked and "19900101" not in masked
+    kinds = {e.entity: e.value for e in extract_entities(text, TODAY)}
+    assert kinds["card_number"] == "6222 **** **** 7890"
+    assert kinds["phone_number"] == "138****5678"
+    assert kinds["id_number"] == "110101********1234"
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+
+
+def test_masked_numbers_are_recognised() -> None:
+    kinds = {e.entity for e in extract_entities("尾号138****5678的手机，卡6222********7890", TODAY)}
+    assert {"phone_number", "card_number"} <= kinds
