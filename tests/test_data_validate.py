@@ -50,7 +50,7 @@ def test_validator_reports_each_problem_with_location(tmp_path: Path) -> None:
     messages = [str(i) for i in check_nlu([f], min_examples=2)]
     text = "\n".join(messages)
     assert f"{f}:8: warning: duplicate example '查余额'" in text
-    assert f"{f}:13: error: example '查余额' is under 'report_lost_card' and 'check_balance'" in text
+    assert f"{f}:14: error: example '查余额' is under 'report_lost_card' and 'check_balance'" in text
     assert "unknown category 'operations'" in text
     assert "meta intent 'greet' must not have a category" in text
     assert "intent 'greet' has 1 examples (at least 2 needed)" in text

@@ -61,7 +61,11 @@ def check_nlu(paths: Iterable[str | Path], min_examples: int = 25) -> list[Issue
             if not key:
                 issues.append(Issue("error", f"{ex.source}:{ex.line}", "empty example"))
                 continue
+            reported: set[str] = set()
             for other_intent, other_where in seen[key]:
+                if other_intent in reported:
+                    continue
+                reported.add(other_intent)
                 if other_intent == b.intent:
                     issues.append(Issue("warning", f"{ex.source}:{ex.line}",
                                         f"duplicate example {ex.text!r} (also at {other_where})"))

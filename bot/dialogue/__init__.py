@@ -1,0 +1,1 @@
+"""Dialogue: conversation state, policy, responses, rasa-sdk action execution, tracker store."""

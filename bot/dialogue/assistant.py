@@ -1,0 +1,302 @@
+"""The assistant runtime: one user turn in, the bot's messages out, everything persisted.
+
+``Assistant.handle`` stores the user message, parses it (or reads a button payload), lets the
+:class:`~bot.dialogue.policy.Policy` decide, runs rasa-sdk actions in-process through
+``ActionExecutor``, renders domain responses, records handoffs with their context package, and
+writes the turn to the tracker store before returning the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from rasa_sdk.executor import ActionExecutor
+
+from ..nlu.entities import mask_sensitive
+from ..nlu.pipeline import ParseInputError
+from .identity import OTPVerifier, StubOTPVerifier
+from .policy import Policy, Step
+from .responses import Responses
+from .store import Conversation, TrackerStore
+
+SENDER_RE = re.compile(r"^[A-Za-z0-9_.@:\-]{1,64}$")
+PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*\})?$", re.DOTALL)
+MAX_METADATA_BYTES = 8192
+
+
+class InputError(ValueError):
+    """The request can't be processed as sent; the message says why (-> HTTP 4xx)."""
+
+
+class HandoffGateway(Protocol):
+    """How the bot hands a conversation to the human side (the handoff service implements it)."""
+
+    def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
+        """Queue the conversation; returns at least ``queue_position`` and ``eta_seconds``."""
+
+
+class StoreQueueGateway:
+    """Minimal gateway until the handoff service is plugged in: position = queued conversations."""
+
+    def __init__(self, store: TrackerStore, seconds_per_chat: int = 120) -> None:
+        """Count queued conversations in ``store``."""
+        self.store = store
+        self.seconds_per_chat = seconds_per_chat
+
+    def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
+        """Position among conversations already waiting, and a rough wait estimate."""
+        waiting = [c for c in self.store.conversations_where("handoff_status", "queued") if c.sender_id != sender_id]
+        position = len(waiting) + 1
+        return {"queue_position": position, "eta_seconds": position * self.seconds_per_chat}
+
+
+@dataclass
+class Turn:
+    """The result of one user turn."""
+
+    messages: list[dict[str, Any]]
+    user_event_id: int
+    parse: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_sender(sender: Any) -> str:
+    """A sender id is 1–64 characters of letters, digits and ``_ . @ : -``."""
+    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+        raise InputError("'sender' must be 1-64 characters of letters, digits, '_', '-', '.', '@' or ':'")
+    return sender
+
+
+def payload_parse(text: str) -> dict[str, Any] | None:
+    """Rasa's ``/intent{"key": value}`` shortcut as a parse result (confidence 1, no NLU)."""
+    m = PAYLOAD_RE.match(text.strip())
+    if not m:
+        return None
+    entities: dict[str, Any] = {}
+    if m.group(2):
+        try:
+            entities = json.loads(m.group(2))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"button payload has invalid JSON: {exc}") from exc
+        if not isinstance(entities, dict):
+            raise InputError("button payload data must be a JSON object")
+    return {
+        "text": text, "intent": {"name": m.group(1), "confidence": 1.0},
+        "intent_ranking": [{"name": m.group(1), "confidence": 1.0}],
+        "entities": [{"entity": k, "value": v} for k, v in entities.items()],
+        "category": None, "categories": {}, "language": None, "care": {"elderly": 0.0, "distressed": 0.0},
+        "multi_intent": [], "fallback": False, "from_button": True, "payload_data": entities,
+    }
+
+
+class Assistant:
+    """Conversation runtime shared by every channel."""
+
+    def __init__(self, parse: Callable[[str], Awaitable[dict[str, Any]]], store: TrackerStore,
+                 policy: Policy, responses: Responses | None = None, otp: OTPVerifier | None = None,
+                 gateway: HandoffGateway | None = None) -> None:
+        """Wire the NLU (an async ``parse(text)``), store, policy, responses and plug-ins."""
+        self.parse = parse
+        self.store = store
+        self.policy = policy
+        self.responses = responses or Responses()
+        self.otp = otp or StubOTPVerifier()
+        self.gateway: HandoffGateway = gateway or StoreQueueGateway(store)
+        self.executor = ActionExecutor()
+        self.executor.register_package("actions")
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: called with (sender_id, list of bot messages) after every turn and push; channels subscribe
+        self.listeners: list[Callable[[str, list[dict[str, Any]]], Awaitable[None]]] = []
+
+    # ------------------------------------------------------------------ public
+    async def handle(self, sender_id: str, text: Any, channel: str = "rest",
+                     metadata: dict[str, Any] | None = None) -> Turn:
+        """Process one user message; raises :class:`InputError` for unusable input."""
+        validate_sender(sender_id)
+        if not isinstance(text, str):
+            raise InputError("'message' must be a string")
+        if metadata is not None and (not isinstance(metadata, dict)
+                                     or len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_BYTES):
+            raise InputError(f"'metadata' must be a JSON object of at most {MAX_METADATA_BYTES} bytes")
+        async with self._locks[sender_id]:
+            parse = payload_parse(text)
+            if parse is None:
+                try:
+                    parse = await self.parse(text)
+                except ParseInputError as exc:
+                    raise InputError(str(exc)) from exc
+            conv = self.store.load(sender_id, channel)
+            state = conv.state
+            if parse.get("language") in ("zh", "en"):
+                state["language"] = parse["language"]
+            elif parse.get("language") == "mixed":
+                state["language"] = "zh"
+            state.setdefault("language", "zh")
+            user_event = {"text": mask_sensitive(text), "parse_data": parse, "channel": channel,
+                          "metadata": metadata or {}}
+            # the user's message is stored before anything else happens
+            (user_id,) = self.store.save_turn(conv, [("user", user_event)])
+            if state.get("handoff_status") == "assigned":
+                return Turn([], user_id, parse)  # an agent owns the chat: the bot stays quiet
+            if parse["intent"]["name"] == "survey" and parse.get("from_button"):
+                data = parse.get("payload_data", {})
+                messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
+            else:
+                messages, events = await self._run_steps(conv, self.policy.decide(state, parse, text), parse)
+            self.store.save_turn(conv, events)
+        for m in messages:
+            m["recipient_id"] = sender_id
+        await self._notify(sender_id, messages)
+        return Turn(messages, user_id, parse)
+
+    async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
+        """Store a survey answer (score 1–5; reason/comment optional) and thank the customer."""
+        validate_sender(sender_id)
+        async with self._locks[sender_id]:
+            conv = self.store.load(sender_id)
+            if conv.is_new:
+                raise InputError(f"no conversation with sender {sender_id!r}")
+            messages, events = self._survey(conv, score, reason, comment)
+            self.store.save_turn(conv, events)
+        for m in messages:
+            m["recipient_id"] = sender_id
+        await self._notify(sender_id, messages)
+        return messages
+
+    def transcript(self, sender_id: str) -> list[dict[str, Any]]:
+        """All stored events of a conversation."""
+        return self.store.events(sender_id)
+
+    # ------------------------------------------------------------------ internals
+    async def _notify(self, sender_id: str, messages: list[dict[str, Any]]) -> None:
+        for listener in list(self.listeners):
+            await listener(sender_id, messages)
+
+    def _survey(self, conv: Conversation, score: Any, reason: Any, comment: Any) -> tuple[list, list]:
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise InputError("survey 'score' must be an integer from 1 to 5")
+        for name, value in (("reason", reason), ("comment", comment)):
+            if value is not None and (not isinstance(value, (str, list)) or len(json.dumps(value)) > 2000):
+                raise InputError(f"survey '{name}' must be a short text or list of texts")
+        state = conv.state
+        state["survey_done"] = True
+        state["pending"] = None
+        data = {"score": score, "reason": reason,
+                "comment": mask_sensitive(comment) if isinstance(comment, str) else comment,
+                "served_by": "agent" if state.get("had_agent") else "bot"}
+        msg = self.responses.render("utter_survey_thanks", self._slots(state)) or {"text": "Thanks"}
+        return [msg], [("survey", data), ("bot", msg)]
+
+    def _slots(self, state: dict[str, Any]) -> dict[str, Any]:
+        slots = dict(state.get("slots", {}))
+        slots["language"] = state.get("language", "zh")
+        slots["care_mode"] = bool(state.get("care_mode"))
+        return slots
+
+    def _render(self, name: str, state: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        extra = {k: v for k, v in args.items() if k not in ("buttons", "custom", "image")}
+        msg = self.responses.render(name, self._slots(state), **extra) or {"text": name}
+        for key in ("buttons", "custom", "image"):
+            if args.get(key):
+                msg[key] = args[key]
+        return msg
+
+    async def _run_action(self, conv: Conversation, name: str, parse: dict[str, Any]) -> tuple[list, list]:
+        state = conv.state
+        call = {
+            "next_action": name, "sender_id": conv.sender_id, "version": "3.21",
+            "tracker": {"sender_id": conv.sender_id, "slots": self._slots(state), "latest_message": parse,
+                        "events": [], "paused": False, "followup_action": None, "active_loop": {},
+                        "latest_action_name": None},
+            "domain": self.responses.domain,
+        }
+        result = await self.executor.run(call)
+        messages: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = [("action", {"name": name})]
+        for ev in (result.events if result else []):
+            if ev.get("event") == "slot":
+                state.setdefault("slots", {})[ev["name"]] = ev["value"]
+                events.append(("slot", {"name": ev["name"], "value": ev["value"]}))
+        for r in (result.responses if result else []):
+            template = r.get("response") or r.get("template")
+            kwargs = {k: v for k, v in r.items() if k not in {"text", "image", "buttons", "custom", "elements",
+                                                             "attachment", "response", "template", "quick_replies"}
+                      and v is not None}
+            msg = self._render(template, state, kwargs) if template else {}
+            if r.get("text"):
+                msg["text"] = r["text"]
+            for key in ("image", "buttons", "custom"):
+                if r.get(key):
+                    msg[key] = r[key]
+            if msg:
+                messages.append(msg)
+        return messages, events
+
+    def _context(self, conv: Conversation, reason: str) -> dict[str, Any]:
+        """The context package an agent sees: nothing the customer said has to be repeated."""
+        state = conv.state
+        history = self.store.events(conv.sender_id, types=["user", "bot"])
+        transcript = [{"from": "customer" if e["type"] == "user" else "bot",
+                       "text": e.get("text") or (e.get("custom") or {}).get("title") or "", "ts": e["ts"]}
+                      for e in history][-50:]
+        intents = [{"intent": e["parse_data"]["intent"]["name"], "confidence": e["parse_data"]["intent"]["confidence"],
+                    "category": e["parse_data"].get("category")} for e in history if e["type"] == "user"]
+        entities = [ent for e in history if e["type"] == "user" for ent in e["parse_data"].get("entities", [])]
+        care = {"care_mode": bool(state.get("care_mode")), "signals": state.get("care_reasons", []),
+                "distress_trend": state.get("distress_trend", [])}
+        elderly = "elderly_message" in care["signals"]
+        distressed = "distressed_message" in care["signals"] or reason in ("distress", "complaint")
+        return {
+            "customer_id": conv.sender_id, "channel": conv.channel, "reason": reason,
+            "priority": "high" if (elderly or distressed) else "normal",
+            "language": state.get("language", "zh"), "transcript": transcript, "intents": intents,
+            "entities": entities, "care": care, "guides_shown": state.get("guides_shown", []),
+            "identity_verified": bool(state.get("verified")), "failures": state.get("failures", 0),
+            "created_at": time.time(),
+        }
+
+    async def _run_steps(self, conv: Conversation, steps: list[Step], parse: dict[str, Any]) -> tuple[list, list]:
+        state = conv.state
+        messages: list[dict[str, Any]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
+        queue = list(steps)
+        while queue:
+            step = queue.pop(0)
+            if step.kind == "utter":
+                messages.append(self._render(step.name, state, step.args))
+            elif step.kind == "slot":
+                state.setdefault("slots", {})[step.name] = step.args.get("value")
+                events.append(("slot", {"name": step.name, "value": step.args.get("value")}))
+            elif step.kind == "action":
+                msgs, evs = await self._run_action(conv, step.name, parse)
+                messages += msgs
+                events += evs
+                if step.args.get("after") == "care_steps":
+                    finished = state.get("slots", {}).get("guide_step") is None
+                    queue = self.policy.after_care_step(state, step.args["pending"], finished) + queue
+            elif step.kind == "send_otp":
+                self.otp.send(conv.sender_id)
+                events.append(("identity", {"status": "otp_sent", "intent": step.name}))
+            elif step.kind == "verify_otp":
+                ok = self.otp.verify(conv.sender_id, step.args["code"])
+                events.append(("identity", {"status": "verified" if ok else "failed", "intent": step.name}))
+                queue = self.policy.after_otp(state, step.name, ok) + queue
+            elif step.kind == "handoff":
+                context = self._context(conv, step.name)
+                info = self.gateway.escalate(conv.sender_id, context)
+                slots = state.setdefault("slots", {})
+                slots.update({"handoff_reason": step.name, "queue_position": info.get("queue_position"),
+                              "queue_eta_seconds": info.get("eta_seconds")})
+                state["handoff_status"] = "queued"
+                state["handoff"] = {"reason": step.name, "priority": context["priority"], "at": time.time()}
+                events.append(("handoff", {"reason": step.name, "context": context, **info}))
+                msgs, evs = await self._run_action(conv, "action_handoff", parse)
+                messages += msgs
+                events += evs
+        events += [("bot", m) for m in messages]
+        return messages, events

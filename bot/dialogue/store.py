@@ -1,0 +1,136 @@
+"""Tracker store: every conversation event persisted through SQLAlchemy (SQLite by default).
+
+Two tables: ``conversations`` (one row per sender: channel, timestamps and the dialogue state as
+JSON) and ``events`` (append-only: user messages with their parse result, bot messages, actions,
+slot changes, handoffs, surveys). A turn's events and the new state are written in one transaction
+*before* the reply is sent, so a restart loses nothing. PostgreSQL works by changing the URL.
+Texts are stored masked (card/account/phone/ID numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations", metadata,
+    Column("sender_id", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False, default="rest"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("state", Text, nullable=False, default="{}"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(64), ForeignKey("conversations.sender_id"), index=True, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("type", String(32), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+)
+
+
+@dataclass
+class Conversation:
+    """A conversation's state as loaded from the store."""
+
+    sender_id: str
+    channel: str = "rest"
+    state: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    is_new: bool = True
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class TrackerStore:
+    """Persistence of conversations and their events."""
+
+    def __init__(self, url: str) -> None:
+        """Connect (creating tables and, for SQLite, the folder) to ``url``."""
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(conn: Any, _record: Any) -> None:
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def load(self, sender_id: str, channel: str = "rest") -> Conversation:
+        """The conversation of ``sender_id`` (a new, unsaved one if unknown)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(conversations).where(conversations.c.sender_id == sender_id)).first()
+        if row is None:
+            return Conversation(sender_id, channel, {}, time.time(), True)
+        return Conversation(row.sender_id, row.channel, json.loads(row.state), row.created_at, False)
+
+    def save_turn(self, conv: Conversation, new_events: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Append events and write the state in one transaction; returns the new event ids."""
+        now = time.time()
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            if conv.is_new:
+                conn.execute(insert(conversations).values(sender_id=conv.sender_id, channel=conv.channel,
+                                                          created_at=conv.created_at or now, updated_at=now,
+                                                          state=_json(conv.state)))
+                conv.is_new = False
+            else:
+                conn.execute(update(conversations).where(conversations.c.sender_id == conv.sender_id)
+                             .values(updated_at=now, state=_json(conv.state)))
+            for etype, data in new_events:
+                res = conn.execute(insert(events).values(sender_id=conv.sender_id, ts=now, type=etype,
+                                                         data=_json(data)))
+                ids.append(int(res.inserted_primary_key[0]))
+        return ids
+
+    def events(self, sender_id: str, types: Iterable[str] | None = None, after_id: int = 0) -> list[dict[str, Any]]:
+        """Events of one conversation in order (optionally only some types, or after an id)."""
+        q = select(events).where(events.c.sender_id == sender_id, events.c.id > after_id).order_by(events.c.id)
+        if types:
+            q = q.where(events.c.type.in_(list(types)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [{"id": r.id, "ts": r.ts, "type": r.type, **json.loads(r.data)} for r in rows]
+
+    def conversations_where(self, key: str, value: Any) -> list[Conversation]:
+        """Conversations whose state has ``state[key] == value`` (small installs; scans states)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(conversations).order_by(conversations.c.updated_at)).all()
+        out = []
+        for r in rows:
+            state = json.loads(r.state)
+            if state.get(key) == value:
+                out.append(Conversation(r.sender_id, r.channel, state, r.created_at, False))
+        return out
