@@ -118,7 +118,7 @@ class ActionCreateTicket(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         """Create the ticket id and confirm it."""
-        digest = hashlib.sha1(f"{tracker.sender_id}:{time.time_ns()}".encode()).hexdigest()[:8].upper()
+        digest = hashlib.sha256(f"{tracker.sender_id}:{time.time_ns()}".encode()).hexdigest()[:8].upper()
         ticket_id = f"T{digest}"
         dispatcher.utter_message(response="utter_ticket_created", ticket_id=ticket_id)
         return [SlotSet("ticket_id", ticket_id)]

@@ -1,6 +1,9 @@
 """Sanic app factory for the bot server (rasa-sdk style ``create_app()``).
 
-Routes so far: ``POST /model/parse`` (Rasa's NLU endpoint), ``GET /health``, ``GET /version``.
+Routes: ``POST /model/parse`` (Rasa's NLU endpoint), ``POST /webhooks/rest/webhook`` (Rasa's REST
+channel), ``/webhooks/websocket`` (widget channel with server push), ``GET /widget``, guide images,
+``GET /conversations/<sender>/events`` and ``GET /handoffs`` (API token), ``GET /health``,
+``GET /version``. See docs/channels.md.
 """
 
 from __future__ import annotations
@@ -8,17 +11,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import secrets
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic import Request, Sanic, Websocket
+from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
 
 from . import __version__
 from .config import Settings
+from .dialogue.assistant import Assistant, InputError, validate_sender
+from .dialogue.policy import Policy, PolicyConfig
+from .dialogue.store import TrackerStore
 from .nlu.pipeline import NLUPipeline, ParseInputError
 
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = Path(__file__).resolve().parent / "channels" / "static"
+GUIDE_IMAGES = ROOT / "data" / "guides" / "img"
 _app_ids = itertools.count()
 
 
@@ -26,6 +37,10 @@ def error(status: int, message: str, reason: str = "BadRequest") -> HTTPResponse
     """A Rasa-style error body with a clear message."""
     return json_response({"version": __version__, "status": "failure", "message": message, "reason": reason,
                           "code": status}, status=status)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
 
 
 def read_json(request: Request, max_bytes: int) -> tuple[Any, HTTPResponse | None]:
@@ -41,20 +56,63 @@ def read_json(request: Request, max_bytes: int) -> tuple[Any, HTTPResponse | Non
         return None, error(400, f"request body is not valid JSON: {exc}")
 
 
+def api_token(settings: Settings) -> str:
+    """The token for the conversation/handoff APIs: ``BANKBOT_API_TOKEN``, else one kept in the data dir."""
+    token = str(settings.extra.get("api_token") or "")
+    import os
+
+    token = os.environ.get("BANKBOT_API_TOKEN", token)
+    if token:
+        return token
+    path = Path(settings.data_dir) / "api_token"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: str | None = None) -> Sanic:
     """Build the bot's Sanic app; loads the NLU pipeline from ``settings`` unless one is given."""
     app = Sanic(name or f"bankbot_{next(_app_ids)}")
     app.config.REQUEST_MAX_SIZE = max(1_000_000, settings.max_message_chars * 8)
+    app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     app.ctx.settings = settings
     app.ctx.nlu = pipeline or NLUPipeline.from_settings(settings)
     app.ctx.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
+    app.ctx.token = api_token(settings)
     max_body = settings.max_message_chars * 8 + 4096
 
     async def parse_text(text: Any) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(app.ctx.executor, app.ctx.nlu.parse, text)
 
-    app.ctx.parse_text = parse_text
+    from actions.guides import guides
+
+    store = TrackerStore(settings.database)
+    policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
+    assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents))
+    app.ctx.store = store
+    app.ctx.assistant = assistant
+    sockets: dict[str, set[Websocket]] = {}
+    app.ctx.sockets = sockets
+
+    async def push(sender_id: str, messages: list[dict[str, Any]], kind: str = "bot") -> None:
+        for ws in list(sockets.get(sender_id, ())):
+            for m in messages:
+                try:
+                    await ws.send(_dumps({"type": kind, "message": m}))
+                except Exception:  # noqa: BLE001 - a dead socket is dropped, the message stays stored
+                    sockets.get(sender_id, set()).discard(ws)
+                    break
+
+    assistant.listeners.append(push)
+    app.ctx.push = push
+
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else request.args.get("token", "")
+        return bool(given) and secrets.compare_digest(given, app.ctx.token)
 
     @app.get("/health")
     async def health(request: Request) -> HTTPResponse:
@@ -80,7 +138,99 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
             return error(400, str(exc))
         if payload.get("message_id") is not None:
             result["message_id"] = payload["message_id"]
-        return json_response(result, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return json_response(result, dumps=_dumps)
+
+    @app.post("/webhooks/rest/webhook")
+    async def rest_webhook(request: Request) -> HTTPResponse:
+        payload, err = read_json(request, max_body)
+        if err:
+            return err
+        if not isinstance(payload, dict):
+            return error(400, "expected a JSON object like {\"sender\": \"u1\", \"message\": \"查余额\"}")
+        missing = [k for k in ("sender", "message") if k not in payload]
+        if missing:
+            return error(400, f"missing field(s): {', '.join(missing)}")
+        try:
+            turn = await assistant.handle(payload["sender"], payload["message"], "rest", payload.get("metadata"))
+        except InputError as exc:
+            return error(400, str(exc))
+        return json_response(turn.messages, dumps=_dumps)
+
+    @app.websocket("/webhooks/websocket")
+    async def websocket(request: Request, ws: Websocket) -> None:
+        sender = request.args.get("sender", "")
+        try:
+            validate_sender(sender)
+        except InputError as exc:
+            await ws.send(_dumps({"type": "error", "message": str(exc)}))
+            await ws.close(code=4000, reason="bad sender")
+            return
+        sockets.setdefault(sender, set()).add(ws)
+        try:
+            async for raw in ws:
+                await _ws_frame(sender, ws, raw)
+        finally:
+            sockets.get(sender, set()).discard(ws)
+
+    async def _ws_frame(sender: str, ws: Websocket, raw: Any) -> None:
+        try:
+            frame = json.loads(raw)
+        except (TypeError, ValueError):
+            await ws.send(_dumps({"type": "error", "message": "frames must be JSON objects"}))
+            return
+        if not isinstance(frame, dict):
+            await ws.send(_dumps({"type": "error", "message": "frames must be JSON objects"}))
+            return
+        kind = frame.get("type")
+        try:
+            if kind == "message":
+                async def ack(event_id: int) -> None:
+                    await ws.send(_dumps({"type": "ack", "event_id": event_id}))
+
+                await assistant.handle(sender, frame.get("text"), "websocket", frame.get("metadata"), on_stored=ack)
+            elif kind == "survey":
+                await assistant.survey(sender, frame.get("score"), frame.get("reason"), frame.get("comment"))
+            elif kind == "ping":
+                await ws.send(_dumps({"type": "pong"}))
+            else:
+                await ws.send(_dumps({"type": "error", "message": f"unknown frame type {kind!r}"}))
+        except InputError as exc:
+            await ws.send(_dumps({"type": "error", "message": str(exc)}))
+
+    @app.get("/conversations/<sender>/events")
+    async def conversation_events(request: Request, sender: str) -> HTTPResponse:
+        if not authorized(request):
+            return error(401, "missing or invalid API token", "Unauthorized")
+        try:
+            validate_sender(sender)
+        except InputError as exc:
+            return error(400, str(exc))
+        conv = store.load(sender)
+        if conv.is_new:
+            return error(404, f"no conversation with sender {sender!r}", "NotFound")
+        return json_response({"sender_id": sender, "state": conv.state, "events": store.events(sender)},
+                             dumps=_dumps)
+
+    @app.get("/handoffs")
+    async def handoffs(request: Request) -> HTTPResponse:
+        if not authorized(request):
+            return error(401, "missing or invalid API token", "Unauthorized")
+        out = []
+        for conv in store.conversations_where("handoff_status", "queued"):
+            last = store.events(conv.sender_id, types=["handoff"])[-1:]
+            if last:
+                out.append({"sender_id": conv.sender_id, "reason": last[0]["reason"],
+                            "queue_position": last[0].get("queue_position"), "context": last[0]["context"]})
+        return json_response({"handoffs": out}, dumps=_dumps)
+
+    @app.get("/widget")
+    async def widget(request: Request) -> HTTPResponse:
+        return await file(STATIC / "widget.html", mime_type="text/html; charset=utf-8")
+
+    if STATIC.is_dir():
+        app.static("/static", str(STATIC), name="static")
+    if GUIDE_IMAGES.is_dir():
+        app.static("/guides/img", str(GUIDE_IMAGES), name="guide_images")
 
     return app
 
@@ -89,4 +239,5 @@ def serve(settings: Settings) -> None:
     """Run the server in this process until interrupted."""
     app = create_app(settings, name="bankbot")
     print(f"bankbot {__version__} serving on http://{settings.host}:{settings.port} (model {app.ctx.nlu.model_path})")
+    print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)

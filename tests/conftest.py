@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -76,26 +76,63 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise TimeoutError(f"{url} did not come up in {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def server(trained_model: Path, model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``bankbot run`` process on a free port; yields its base URL."""
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("var")
-    env = {**os.environ, **model_env, "BANKBOT_DATA_DIR": str(data_dir)}
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-train", "--model", str(trained_model),
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(base + "/health")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+class BotServer:
+    """A real ``bankbot run`` process (restartable on the same data folder)."""
+
+    def __init__(self, model: Path, env: dict[str, str], data_dir: Path) -> None:
+        self.model, self.env, self.data_dir = model, env, data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "BotServer":
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--no-train", "--model", str(self.model), "--port", str(self.port)],
+            cwd=ROOT, env={**os.environ, **self.env, "BANKBOT_DATA_DIR": str(self.data_dir)},
+            stdout=log, stderr=subprocess.STDOUT)
         log.close()
+        wait_http(self.base + "/health")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush anything."""
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "api_token").read_text().strip()
+
+    @property
+    def ws_base(self) -> str:
+        return self.base.replace("http://", "ws://")
+
+
+@pytest.fixture(scope="session")
+def bot_server(trained_model: Path, model_env: dict[str, str],
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
+    """One server for the session's read-mostly tests."""
+    srv = BotServer(trained_model, model_env, tmp_path_factory.mktemp("var")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(bot_server: BotServer) -> str:
+    """Base URL of the session server."""
+    return bot_server.base
 
 
 def parse_lines(stdout: bytes) -> list[dict]:

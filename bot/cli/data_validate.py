@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", default=["data/nlu"], help="NLU files/folders (default: data/nlu)")
     p.add_argument("--care", nargs="*", default=None, help="care files (default: data/care)")
     p.add_argument("--responses", nargs="*", default=None,
-                   help="domain/guide files with bot texts (default: data/guides and domain.yml if present)")
+                   help="domain/guide files with bot texts (default: data/guides and data/dialogue/domain.yml)")
     p.add_argument("--min-examples", type=int, default=25, help="fewest examples an intent may have (default 25)")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if care:
         issues += check_care(care)
     responses = args.responses if args.responses is not None else [
-        p for p in ("data/guides", "domain.yml") if Path(p).exists()]
+        p for p in ("data/guides", "data/dialogue/domain.yml") if Path(p).exists()]
     if responses:
         issues += check_responses(responses)
     for issue in issues:

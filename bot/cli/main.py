@@ -14,6 +14,7 @@ COMMANDS = {
     "parse": ("bot.cli.parse", "parse messages from stdin, one JSON object per line"),
     "shell": ("bot.cli.shell", "interactive parse loop"),
     "run": ("bot.cli.run", "start the bot server (trains a model first if none exists)"),
+    "benchmark": ("bot.cli.benchmark", "train and score on BANKING77 / CLINC150 / Rasa data"),
 }
 DATA_COMMANDS = {
     "validate": ("bot.cli.data_validate", "check training data and responses"),

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         care_ex = load_care(care_paths)
         care_res = pipe.parse_many([e.text for e in care_ex])
         # business questions from the NLU test set: calm by construction, except a few impatient ones
-        neutral = [r for e, r in zip(examples, results) if e.category is not None]
+        neutral = [r for e, r in zip(examples, results, strict=False) if e.category is not None]
         report["care"] = evaluate_care(care_ex, care_res, neutral)
     out = Path(args.out or Path("reports") / Path(pipe.model_path).name)
     files = write_report(report, out)
@@ -111,7 +111,7 @@ def _cross_validate(settings: Any, args: argparse.Namespace) -> int:
                                log=lambda s: None, featurize_fn=cached)
         pipe = NLUPipeline(model, encoder, ParseOptions(model.config["fallback_threshold"]))
         test_list = sorted(test_idx)
-        for i, r in zip(test_list, pipe.parse_many([examples[i].text for i in test_list])):
+        for i, r in zip(test_list, pipe.parse_many([examples[i].text for i in test_list]), strict=False):
             results[i] = r
         print(f"fold {k + 1}/{folds} done")
     done = [r for r in results if r is not None]

@@ -13,8 +13,9 @@ import json
 import re
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from rasa_sdk.executor import ActionExecutor
 
@@ -26,7 +27,7 @@ from .responses import Responses
 from .store import Conversation, TrackerStore
 
 SENDER_RE = re.compile(r"^[A-Za-z0-9_.@:\-]{1,64}$")
-PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*\})?$", re.DOTALL)
+PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*)?$", re.DOTALL)
 MAX_METADATA_BYTES = 8192
 
 
@@ -72,10 +73,13 @@ def validate_sender(sender: Any) -> str:
     return sender
 
 
-def payload_parse(text: str) -> dict[str, Any] | None:
-    """Rasa's ``/intent{"key": value}`` shortcut as a parse result (confidence 1, no NLU)."""
+def payload_parse(text: str, known: set[str]) -> dict[str, Any] | None:
+    """Rasa's ``/intent{"key": value}`` shortcut as a parse result (confidence 1, no NLU).
+
+    Only known intents count as payloads; any other text starting with ``/`` goes through NLU.
+    """
     m = PAYLOAD_RE.match(text.strip())
-    if not m:
+    if not m or m.group(1) not in known:
         return None
     entities: dict[str, Any] = {}
     if m.group(2):
@@ -98,10 +102,11 @@ class Assistant:
     """Conversation runtime shared by every channel."""
 
     def __init__(self, parse: Callable[[str], Awaitable[dict[str, Any]]], store: TrackerStore,
-                 policy: Policy, responses: Responses | None = None, otp: OTPVerifier | None = None,
-                 gateway: HandoffGateway | None = None) -> None:
-        """Wire the NLU (an async ``parse(text)``), store, policy, responses and plug-ins."""
+                 policy: Policy, intents: set[str], responses: Responses | None = None,
+                 otp: OTPVerifier | None = None, gateway: HandoffGateway | None = None) -> None:
+        """Wire the NLU (an async ``parse(text)`` and its intent names), store, policy, responses, plug-ins."""
         self.parse = parse
+        self.payload_intents = set(intents) | {"survey"}
         self.store = store
         self.policy = policy
         self.responses = responses or Responses()
@@ -115,8 +120,13 @@ class Assistant:
 
     # ------------------------------------------------------------------ public
     async def handle(self, sender_id: str, text: Any, channel: str = "rest",
-                     metadata: dict[str, Any] | None = None) -> Turn:
-        """Process one user message; raises :class:`InputError` for unusable input."""
+                     metadata: dict[str, Any] | None = None,
+                     on_stored: Callable[[int], Awaitable[None]] | None = None) -> Turn:
+        """Process one user message; raises :class:`InputError` for unusable input.
+
+        ``on_stored`` is awaited with the event id as soon as the user's message is persisted
+        (channels use it to acknowledge the message before the reply comes).
+        """
         validate_sender(sender_id)
         if not isinstance(text, str):
             raise InputError("'message' must be a string")
@@ -124,7 +134,7 @@ class Assistant:
                                      or len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_BYTES):
             raise InputError(f"'metadata' must be a JSON object of at most {MAX_METADATA_BYTES} bytes")
         async with self._locks[sender_id]:
-            parse = payload_parse(text)
+            parse = payload_parse(text, self.payload_intents)
             if parse is None:
                 try:
                     parse = await self.parse(text)
@@ -137,17 +147,27 @@ class Assistant:
             elif parse.get("language") == "mixed":
                 state["language"] = "zh"
             state.setdefault("language", "zh")
+            now = time.time()
+            state["seconds_since_last"] = now - state.get("last_user_ts", now)
+            state["last_user_ts"] = now
             user_event = {"text": mask_sensitive(text), "parse_data": parse, "channel": channel,
                           "metadata": metadata or {}}
             # the user's message is stored before anything else happens
             (user_id,) = self.store.save_turn(conv, [("user", user_event)])
+            if on_stored is not None:
+                await on_stored(user_id)
             if state.get("handoff_status") == "assigned":
                 return Turn([], user_id, parse)  # an agent owns the chat: the bot stays quiet
             if parse["intent"]["name"] == "survey" and parse.get("from_button"):
                 data = parse.get("payload_data", {})
                 messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
             else:
-                messages, events = await self._run_steps(conv, self.policy.decide(state, parse, text), parse)
+                steps = self.policy.decide(state, parse, text)
+                messages, events = await self._run_steps(conv, steps, parse)
+                if state.get("last_care_signals"):
+                    events.insert(0, ("care", {"signals": state["last_care_signals"],
+                                               "care_mode": bool(state.get("care_mode")),
+                                               "scores": parse.get("care", {})}))
             self.store.save_turn(conv, events)
         for m in messages:
             m["recipient_id"] = sender_id
@@ -250,7 +270,7 @@ class Assistant:
         care = {"care_mode": bool(state.get("care_mode")), "signals": state.get("care_reasons", []),
                 "distress_trend": state.get("distress_trend", [])}
         elderly = "elderly_message" in care["signals"]
-        distressed = "distressed_message" in care["signals"] or reason in ("distress", "complaint")
+        distressed = bool(state.get("distressed")) or reason in ("distress", "complaint")
         return {
             "customer_id": conv.sender_id, "channel": conv.channel, "reason": reason,
             "priority": "high" if (elderly or distressed) else "normal",

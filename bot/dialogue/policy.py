@@ -96,6 +96,11 @@ class Policy:
             fired.append("repeated_question")
         if state.get("clarifications", 0) >= 2:
             fired.append("failed_clarifications")
+        if state.get("seconds_since_last", 0) > 180 and len(text.strip()) <= 4 and not parse.get("from_button"):
+            fired.append("short_reply_after_wait")
+        if "distressed_message" in fired or "shouting" in fired:
+            state["distressed"] = True
+        state["last_care_signals"] = fired
         state.setdefault("distress_trend", []).append(round(float(care.get("distressed", 0.0)), 3))
         state["distress_trend"] = state["distress_trend"][-20:]
         reasons = state.setdefault("care_reasons", [])
@@ -132,9 +137,7 @@ class Policy:
             if not soothed:
                 steps.append(Step("utter", "utter_soothe"))
             return steps + self._handoff(state, "complaint")
-        if distress >= self.config.distress_handoff or (
-                "distressed_message" in fired and {"still_not_working", "repeated_question"} & set(fired)
-                and state.get("failures", 0) >= 1):
+        if distress >= self.config.distress_handoff:
             return steps + self._handoff(state, "distress")
 
         pending = state.get("pending") or {}
@@ -148,6 +151,9 @@ class Policy:
             state["queue"] = items[1:]
             return steps + self._solve(state, items[0])
         if parse.get("fallback") or intent == "out_of_scope":
+            if fired and ("elderly_message" in fired or soothed):
+                # the message was about the customer, not a request: invite the need, don't clarify
+                return steps + [Step("utter", "utter_how_can_help")]
             return steps + self._clarify(state, parse)
         if intent == "greet":
             return steps + [Step("utter", "utter_greet")]
@@ -214,7 +220,7 @@ class Policy:
     def _failure(self, state: dict[str, Any], pending: dict[str, Any]) -> list[Step]:
         state["failures"] = state.get("failures", 0) + 1
         state["pending"] = None
-        limit = self.config.failures_before_handoff - (1 if state.get("care_mode") else 0)
+        limit = self.config.failures_before_handoff - (1 if self._fragile(state) else 0)
         if state["failures"] >= limit:
             return self._handoff(state, "repeated_failure")
         lang = state.get("language", "zh")
@@ -231,7 +237,7 @@ class Policy:
         if parse["intent"]["name"] == "out_of_scope" and not parse.get("fallback"):
             return [Step("utter", "utter_out_of_scope")]
         state["clarifications"] = state.get("clarifications", 0) + 1
-        limit = self.config.clarifications_before_handoff - (1 if state.get("care_mode") else 0)
+        limit = self.config.clarifications_before_handoff - (1 if self._fragile(state) else 0)
         if state["clarifications"] >= limit:
             return self._handoff(state, "low_confidence")
         options = [r["name"] for r in parse.get("intent_ranking", []) if r["name"] in self.intents][:3]
@@ -303,6 +309,11 @@ class Policy:
         yes, no = ("解决了", "还是不行") if lang == "zh" else ("Yes, solved", "Still not working")
         return [Step("utter", "utter_followup", {"buttons": [{"title": yes, "payload": "/affirm"},
                                                               {"title": no, "payload": "/deny"}]})]
+
+    @staticmethod
+    def _fragile(state: dict[str, Any]) -> bool:
+        """Care mode or distress seen: the path to a human gets shorter."""
+        return bool(state.get("care_mode") or state.get("distressed"))
 
     def _handoff(self, state: dict[str, Any], reason: str) -> list[Step]:
         state["pending"] = None

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -112,7 +113,8 @@ class TrackerStore:
             for etype, data in new_events:
                 res = conn.execute(insert(events).values(sender_id=conv.sender_id, ts=now, type=etype,
                                                          data=_json(data)))
-                ids.append(int(res.inserted_primary_key[0]))
+                key = res.inserted_primary_key
+                ids.append(int(key[0]) if key else 0)
         return ids
 
     def events(self, sender_id: str, types: Iterable[str] | None = None, after_id: int = 0) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,8 +177,9 @@ def build_transformers_model(packed_path: str | Path, out_dir: str | Path) -> Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
+    params: dict[str, Any] = dict(packed.config)
     cfg = BertConfig(
-        **{k: v for k, v in packed.config.items()},
+        **params,
         hidden_act="gelu",
         pad_token_id=packed.special["pad"],
     )
@@ -189,7 +191,7 @@ def build_transformers_model(packed_path: str | Path, out_dir: str | Path) -> Pa
         raise EncoderFileError(f"weight mapping incomplete: missing={missing} unexpected={unexpected}")
     model.save_pretrained(out)
 
-    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores)]
+    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores, strict=False)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=packed.special["unk"], byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -195,7 +196,7 @@ class CachedEncoder:
         if self.path.is_file():
             try:
                 with np.load(self.path, allow_pickle=False) as data:
-                    self._cache = dict(zip(data["texts"].tolist(), data["vectors"]))
+                    self._cache = dict(zip(data["texts"].tolist(), data["vectors"], strict=False))
             except (OSError, ValueError, KeyError):
                 self._cache = {}
         self._dirty = False
@@ -206,7 +207,7 @@ class CachedEncoder:
             return self.encoder.encode(texts, batch_size=batch_size, prefix=prefix)
         missing = sorted({t for t in texts if t not in self._cache})
         if missing:
-            for t, v in zip(missing, self.encoder.encode(missing, batch_size=batch_size)):
+            for t, v in zip(missing, self.encoder.encode(missing, batch_size=batch_size), strict=False):
                 self._cache[t] = v
             self._dirty = True
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

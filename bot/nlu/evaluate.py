@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ def prf(gold: Sequence[str], pred: Sequence[str], labels: Iterable[str] | None =
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=False):
         if g == p:
             tp[g] += 1
         else:
@@ -51,7 +52,7 @@ def confusion(gold: Sequence[str], pred: Sequence[str]) -> tuple[list[str], np.n
     labs = sorted(set(gold) | set(pred))
     index = {lab: i for i, lab in enumerate(labs)}
     mat = np.zeros((len(labs), len(labs)), dtype=np.int64)
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=False):
         mat[index[g], index[p]] += 1
     return labs, mat
 
@@ -104,7 +105,7 @@ def evaluate_intents(examples: list[Example], results: list[dict[str, Any]]) -> 
                 "category_accuracy": round(sum(gold_c[i] == pred_c[i] for i in idx) / len(idx), 4),
             }
     errors = []
-    for e, r, lang in zip(examples, results, langs):
+    for e, r, lang in zip(examples, results, langs, strict=False):
         if (e.intent or "") != r["intent"]["name"] or (e.category or "none") != (r["category"] or "none"):
             errors.append({
                 "text": r["text"], "language": lang, "source": f"{e.source}:{e.line}",
@@ -134,9 +135,9 @@ def evaluate_care(examples: list[Example], results: list[dict[str, Any]], neutra
     for j, lab in enumerate(CARE_LABELS):
         gold = [lab in e.labels for e in examples]
         pred = [_care_prob(r, lab) >= 0.5 for r in results]
-        tp = sum(g and p for g, p in zip(gold, pred))
-        fp = sum((not g) and p for g, p in zip(gold, pred))
-        fn = sum(g and (not p) for g, p in zip(gold, pred))
+        tp = sum(g and p for g, p in zip(gold, pred, strict=False))
+        fp = sum((not g) and p for g, p in zip(gold, pred, strict=False))
+        fn = sum(g and (not p) for g, p in zip(gold, pred, strict=False))
         neg = sum(not g for g in gold)
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
@@ -146,10 +147,10 @@ def evaluate_care(examples: list[Example], results: list[dict[str, Any]], neutra
             "false_positive_rate": round(fp / neg, 4) if neg else 0.0, "support": tp + fn,
         }
         del j
-    for e, r in zip(examples, results):
-        pred = tuple(lab for lab in CARE_LABELS if _care_prob(r, lab) >= 0.5)
-        if set(pred) != set(e.labels):
-            out["errors"].append({"text": r["text"], "expected": list(e.labels), "predicted": list(pred),
+    for e, r in zip(examples, results, strict=False):
+        predicted = tuple(lab for lab in CARE_LABELS if _care_prob(r, lab) >= 0.5)
+        if set(predicted) != set(e.labels):
+            out["errors"].append({"text": r["text"], "expected": list(e.labels), "predicted": list(predicted),
                                   "care": r["care"], "sentiment": r.get("sentiment"), "source": f"{e.source}:{e.line}"})
     if neutral_banking:
         for lab in ("elderly", "distressed"):
@@ -218,7 +219,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"({e['confidence']:.2f}) [{e['source']}]" for e in nlu["confident_errors"]]
     care = report.get("care")
     if care:
-        lines += ["", "## Care model", "", "| label | precision | recall | F1 | FPR | support |", "|---|---|---|---|---|---|"]
+        lines += ["", "## Care model", "", "| label | precision | recall | F1 | FPR | support |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {k} | {v['precision']:.2f} | {v['recall']:.2f} | {v['f1']:.2f} | {v['false_positive_rate']:.3f} "
                   f"| {v['support']} |" for k, v in care["labels"].items()]
         if "neutral_banking_fpr" in care:

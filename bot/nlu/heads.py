@@ -10,8 +10,8 @@ Confidences are calibrated by temperature scaling on a held-out slice of the tra
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -47,6 +47,11 @@ class TrainConfig:
 
 class HeadNet(nn.Module):
     """Embedding + hashed n-gram bag -> hidden layer -> named heads."""
+
+    emb_mean: torch.Tensor
+    emb_std: torch.Tensor
+    temperature: torch.Tensor
+    bias_shift: torch.Tensor
 
     def __init__(self, emb_dim: int, specs: list[HeadSpec], cfg: TrainConfig) -> None:
         """Build the layers for ``specs``."""

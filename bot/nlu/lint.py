@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -76,7 +77,8 @@ def check_nlu(paths: Iterable[str | Path], min_examples: int = 25) -> list[Issue
             seen[key].append((b.intent, f"{ex.source}:{ex.line}"))
     for intent, cats in categories.items():
         if len(cats) > 1:
-            issues.append(Issue("error", first_block[intent], f"intent {intent!r} has several categories: {sorted(cats)}"))
+            issues.append(Issue("error", first_block[intent],
+                                f"intent {intent!r} has several categories: {sorted(cats)}"))
     for intent, n in sorted(counts.items()):
         if intent not in META_INTENTS and not categories.get(intent):
             issues.append(Issue("error", first_block[intent],

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import platform
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -45,12 +46,14 @@ class ModelNotFound(FileNotFoundError):
     """No trained model where one was asked for."""
 
 
-class Encoder:  # pragma: no cover - typing protocol
+class Encoder(Protocol):
     """What the model needs from an encoder."""
 
     dim: int
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, prefix: str = "query: ") -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], batch_size: int = 64, prefix: str = "query: ") -> np.ndarray:
+        """L2-normalised embeddings."""
+        ...
 
 
 @dataclass
@@ -110,6 +113,7 @@ class NLUModel:
         cfg: TrainConfig | None = None,
         log: Callable[[str], None] = print,
         featurize_fn: Callable[[list[str]], Featurized] | None = None,
+        oos_label: str | None = "out_of_scope",
     ) -> "NLUModel":
         """Train intent/category heads (and the care head when care examples are given)."""
         cfg = cfg or TrainConfig()
@@ -142,7 +146,7 @@ class NLUModel:
             for s in specs
         }
         threshold = choose_fallback_threshold(val_logits["intent"] / temps[0], targets["intent"][split.valid],
-                                              intents.index("out_of_scope") if "out_of_scope" in intents else -1)
+                                              intents.index(oos_label) if oos_label in intents else -1)
         log(f"validation accuracy (15% held out of training data): {val_acc}; temperatures {temps}; "
             f"fallback threshold {threshold}")
         net = _fit(f, targets, w, specs, cfg, list(range(len(examples))), log, "final run")
@@ -250,7 +254,7 @@ class NLUModel:
 
 
 def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index: int,
-                              tolerance: float = 0.003) -> float:
+                              tolerance: float = 0.0) -> float:
     """Highest confidence threshold whose validation accuracy is within ``tolerance`` of the best.
 
     Below the threshold a message is answered as out of scope. A higher threshold sends more
@@ -268,7 +272,7 @@ def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index:
         pred = np.where(p.max(1) < t, oos_index, p.argmax(1))
         accs.append(float((pred == y).mean()))
     best = max(accs)
-    return float(max(t for t, a in zip(grid, accs) if a >= best - tolerance))
+    return float(max(t for t, a in zip(grid, accs, strict=False) if a >= best - tolerance))
 
 
 def _fit(f: Featurized, targets: dict[str, np.ndarray], w: np.ndarray, specs: list[HeadSpec], cfg: TrainConfig,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +164,7 @@ class NLUPipeline:
     def _multi(self, segs: list[str], probs: dict[str, np.ndarray], rows: list[int]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for seg, r in zip(segs, rows):
+        for seg, r in zip(segs, rows, strict=False):
             j = int(np.argmax(probs["intent"][r]))
             name, conf = self.model.intents[j], float(probs["intent"][r][j])
             cat = self.model.intent_category.get(name)

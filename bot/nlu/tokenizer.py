@@ -7,7 +7,7 @@ Both pipelines carry the ``bank_entities`` component, which puts the rule-based 
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import cache
 
 import spacy
 from spacy.language import Language
@@ -32,7 +32,7 @@ def bank_entities(doc: Doc) -> Doc:
     return doc
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_nlp(lang: str) -> Language:
     """The spaCy pipeline for ``zh`` (jieba segmentation) or ``en``."""
     if lang == "zh":

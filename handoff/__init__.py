@@ -1,0 +1,1 @@
+"""Human handoff: queue, routing, agent workspace (see issue "Human handoff")."""
