@@ -124,7 +124,8 @@ class Policy:
         conf = float(parse["intent"]["confidence"])
         distress = float(parse.get("care", {}).get("distressed", 0.0))
         if state.get("care_mode_turned_on"):
-            steps.append(Step("utter", "utter_care_on"))
+            steps.append(Step("utter", "utter_care_on", {"custom": {"type": "care_mode", "on": True,
+                                                                    "reasons": list(state.get("care_reasons", []))}}))
             steps.append(Step("slot", "care_mode", {"value": True}))
         soothed = False
         if "distressed_message" in fired and intent != "request_human":

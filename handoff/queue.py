@@ -1,0 +1,300 @@
+"""The handoff queue: escalations in, auto-assignment out, transfers, returns, closes, requeues.
+
+``HandoffService`` implements the bot's ``HandoffGateway`` (``escalate``, ``on_customer_message``)
+and drives the agent side through listeners (the agent websocket) and the :class:`BotLink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import yaml
+
+from .interface import BotLink
+from .routing import RoutingConfig, can_serve, chat_skill, pick_agent, queue_score
+from .store import HandoffStore, agent_dict, session_dict
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "handoff"
+DISPOSITIONS = ("resolved", "follow_up", "no_response", "transferred_offline", "other")
+AgentListener = Callable[[int, dict[str, Any]], Awaitable[None]]
+
+
+class HandoffError(ValueError):
+    """A request the handoff service refuses; the message says why (-> HTTP 4xx)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        """``status`` is the HTTP status to answer with."""
+        super().__init__(message)
+        self.status = status
+
+
+class HandoffService:
+    """Queue, routing and chat lifecycle of escalated conversations."""
+
+    def __init__(self, store: HandoffStore, config: RoutingConfig | None = None) -> None:
+        """Use ``store``; seed demo agents and shared phrases on an empty database."""
+        self.store = store
+        self.config = config or RoutingConfig.load()
+        self.bot: BotLink | None = None
+        #: (agent_id, frame) -> deliver to that agent's consoles; set by the API layer
+        self.notify_agent: AgentListener | None = None
+        self._lock = asyncio.Lock()
+        self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
+        if store.agent_count() == 0 and (DATA / "demo_agents.yml").is_file():
+            for a in (yaml.safe_load((DATA / "demo_agents.yml").read_text(encoding="utf-8")) or {}).get("agents", []):
+                store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
+                                int(a.get("capacity", self.config.default_capacity)))
+        if (DATA / "phrases.yml").is_file():
+            store.seed_phrases((yaml.safe_load((DATA / "phrases.yml").read_text(encoding="utf-8")) or {})
+                               .get("phrases", []))
+
+    # ------------------------------------------------------------------ views
+    def agents(self) -> list[dict[str, Any]]:
+        """All agents with their current load."""
+        load = self._load()
+        return [{**agent_dict(r), "load": load.get(r.id, 0)} for r in self.store.all_agents()]
+
+    def _load(self) -> dict[int, int]:
+        load: dict[int, int] = {}
+        for s in self.store.sessions_with("assigned"):
+            if s.agent_id is not None:
+                load[s.agent_id] = load.get(s.agent_id, 0) + 1
+        return load
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Waiting chats, highest score first."""
+        now = time.time()
+        items = [session_dict(r) for r in self.store.sessions_with("queued")]
+        return sorted(items, key=lambda s: -queue_score(s, self.config, now))
+
+    def chat(self, session_id: int, with_messages: bool = True) -> dict[str, Any]:
+        """A chat with its context and (masked) messages."""
+        row = self.store.session(session_id)
+        if row is None:
+            raise HandoffError(f"no chat {session_id}", 404)
+        chat = session_dict(row)
+        chat["customer_name"] = f"客户{row.sender_id[-4:]}"
+        if with_messages and self.bot is not None:
+            chat["messages"] = [m for m in (self._message(e) for e in self.bot.transcript(row.sender_id)) if m]
+        return chat
+
+    @staticmethod
+    def _message(e: dict[str, Any]) -> dict[str, Any] | None:
+        if e["type"] == "user":
+            p = e.get("parse_data", {})
+            return {"event_id": e["id"], "from": "customer", "text": e.get("text", ""), "ts": e["ts"],
+                    "intent": p.get("intent", {}).get("name"), "confidence": p.get("intent", {}).get("confidence")}
+        if e["type"] in ("bot", "agent"):
+            return {"event_id": e["id"], "from": e["type"], "text": e.get("text") or "", "ts": e["ts"],
+                    "custom": e.get("custom"), "agent": e.get("agent")}
+        return None
+
+    def my_chats(self, agent_id: int) -> list[dict[str, Any]]:
+        """An agent's assigned chats."""
+        return [self.chat(r.id) for r in self.store.sessions_with("assigned", agent_id)]
+
+    def require_owner(self, session_id: int, agent: dict[str, Any]) -> Any:
+        """The session row, if this agent owns it (supervisors may act on any assigned chat)."""
+        row = self.store.session(session_id)
+        if row is None:
+            raise HandoffError(f"no chat {session_id}", 404)
+        if row.status != "assigned" or (row.agent_id != agent["id"] and agent["role"] != "supervisor"):
+            raise HandoffError(f"chat {session_id} is not assigned to you", 403)
+        return row
+
+    # ------------------------------------------------------------------ bot gateway
+    def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
+        """Queue a conversation (the bot's ``HandoffGateway``); routing runs right after."""
+        existing = self.store.open_session_for(sender_id)
+        if existing is not None:
+            sid = existing.id
+            self.store.set_session(sid, context=json.dumps(context, ensure_ascii=False))
+        else:
+            sid = self.store.create_session(sender_id, chat_skill(context, self.config), context["priority"],
+                                            context["reason"], context)
+        self._soon(self.route())
+        position = self._position(sid)
+        return {"queue_position": position, "eta_seconds": self._eta(position), "handoff_id": sid}
+
+    async def on_customer_message(self, sender_id: str, event_id: int, text: str, parse: dict[str, Any]) -> None:
+        """A customer wrote while their chat is with a person: forward it to the agent."""
+        row = self.store.open_session_for(sender_id)
+        if row is None or row.status != "assigned" or row.agent_id is None:
+            return
+        self.store.bump_unread(row.id)
+        msg = {"event_id": event_id, "from": "customer", "text": text, "ts": time.time(),
+               "intent": parse.get("intent", {}).get("name"), "confidence": parse.get("intent", {}).get("confidence")}
+        await self._tell(row.agent_id, {"type": "customer_message", "chat_id": row.id, "message": msg})
+
+    # ------------------------------------------------------------------ routing
+    async def route(self) -> None:
+        """Assign waiting chats to free agents, best queue score first; tell everyone what changed."""
+        async with self._lock:
+            agents = self.agents()
+            load = {a["id"]: a["load"] for a in agents}
+            last = {r.id: r.last_assigned_at for r in self.store.all_agents()}
+            assigned: list[tuple[int, int]] = []
+            for chat in self.queue():
+                agent = pick_agent(agents, chat["skill"], load, last)
+                if agent is None:
+                    continue
+                now = time.time()
+                self.store.set_session(chat["id"], status="assigned", agent_id=agent["id"], assigned_at=now,
+                                       requeued=False)
+                self.store.set_agent(agent["id"], last_assigned_at=now)
+                load[agent["id"]] = load.get(agent["id"], 0) + 1
+                last[agent["id"]] = now
+                assigned.append((chat["id"], agent["id"]))
+        for sid, aid in assigned:
+            row = self.store.session(sid)
+            agent_row = self.store.agent(aid)
+            if row is not None and agent_row is not None and self.bot is not None:
+                await self.bot.mark_assigned(row.sender_id, agent_row.name)
+            await self._tell(aid, {"type": "chat_assigned", "chat": self.chat(sid)})
+        await self._broadcast_queue()
+
+    async def pull(self, session_id: int, agent: dict[str, Any]) -> dict[str, Any]:
+        """An agent takes a waiting chat themselves (capacity still applies)."""
+        async with self._lock:
+            row = self.store.session(session_id)
+            if row is None or row.status != "queued":
+                raise HandoffError(f"chat {session_id} is not waiting", 409)
+            if agent["role"] not in ("agent", "supervisor"):
+                raise HandoffError("only agents and supervisors take chats", 403)
+            if self._load().get(agent["id"], 0) >= agent["capacity"]:
+                raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
+            now = time.time()
+            self.store.set_session(session_id, status="assigned", agent_id=agent["id"], assigned_at=now, requeued=False)
+            self.store.set_agent(agent["id"], last_assigned_at=now)
+        if self.bot is not None:
+            await self.bot.mark_assigned(row.sender_id, agent["name"])
+        chat = self.chat(session_id)
+        await self._tell(agent["id"], {"type": "chat_assigned", "chat": chat})
+        await self._broadcast_queue()
+        return chat
+
+    async def requeue_agent(self, agent_id: int) -> int:
+        """Put an agent's chats back at the front of the queue; returns how many."""
+        rows = self.store.sessions_with("assigned", agent_id)
+        now = time.time()
+        for r in rows:
+            self.store.set_session(r.id, status="queued", agent_id=None, assigned_at=None, requeued=True, queued_at=now)
+            await self._tell(agent_id, {"type": "chat_updated", "chat": self.chat(r.id, with_messages=False)})
+        await self.route()
+        return len(rows)
+
+    async def set_status(self, agent: dict[str, Any], status: str) -> dict[str, Any]:
+        """online / away / offline (offline re-queues the agent's chats at the front)."""
+        if status not in ("online", "away", "offline"):
+            raise HandoffError("status must be online, away or offline")
+        self.store.set_agent(agent["id"], status=status)
+        if status == "offline":
+            await self.requeue_agent(agent["id"])
+        else:
+            await self.route()
+        row = self.store.agent(agent["id"])
+        return agent_dict(row) if row is not None else agent
+
+    def connected(self, agent_id: int) -> None:
+        """A console of the agent connected: cancel a pending disconnect requeue."""
+        handle = self._pending_requeue.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def disconnected(self, agent_id: int, still_connected: bool) -> None:
+        """The agent's last console closed: after a grace period, re-queue their chats."""
+        if still_connected:
+            return
+        loop = asyncio.get_running_loop()
+        self.connected(agent_id)
+
+        def fire() -> None:
+            self._pending_requeue.pop(agent_id, None)
+            row = self.store.agent(agent_id)
+            if row is not None and row.status == "online":
+                self.store.set_agent(agent_id, status="offline")
+                loop.create_task(self.requeue_agent(agent_id))
+
+        self._pending_requeue[agent_id] = loop.call_later(self.config.disconnect_grace_seconds, fire)
+
+    # ------------------------------------------------------------------ chat actions
+    async def reply(self, session_id: int, agent: dict[str, Any], message: dict[str, Any]) -> int:
+        """Send an agent message (text or guide card) to the customer."""
+        row = self.require_owner(session_id, agent)
+        if self.bot is None:
+            raise HandoffError("bot link missing", 500)
+        return await self.bot.send_to_customer(row.sender_id, message, agent["name"])
+
+    async def transfer(self, session_id: int, agent: dict[str, Any], to_agent: Any = None, to_skill: Any = None,
+                       note: str = "") -> dict[str, Any]:
+        """Hand the chat to another agent (if they have room) or back to a skill group's queue."""
+        row = self.require_owner(session_id, agent)
+        if to_agent is not None:
+            target = self.store.agent(int(to_agent)) if str(to_agent).isdigit() else None
+            if target is None:
+                raise HandoffError(f"no agent {to_agent}", 404)
+            tdict = agent_dict(target)
+            if tdict["status"] != "online" or self._load().get(target.id, 0) >= tdict["capacity"]:
+                raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
+            self.store.set_session(session_id, agent_id=target.id, assigned_at=time.time(), note=note, unread=0)
+            await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
+            if self.bot is not None:
+                await self.bot.mark_assigned(row.sender_id, target.name)
+            await self._tell(target.id, {"type": "chat_assigned", "chat": self.chat(session_id)})
+        elif to_skill:
+            if to_skill not in set(self.config.skills.values()) | {self.config.default_skill}:
+                raise HandoffError(f"unknown skill group {to_skill!r}")
+            self.store.set_session(session_id, status="queued", agent_id=None, assigned_at=None, skill=to_skill,
+                                   note=note, queued_at=time.time())
+            await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
+            await self.route()
+        else:
+            raise HandoffError("give 'to_agent' or 'to_skill'")
+        return self.chat(session_id, False)
+
+    async def finish(self, session_id: int, agent: dict[str, Any], how: str, disposition: str | None = None) -> None:
+        """Return the chat to the bot or close it; the customer gets the survey either way."""
+        row = self.require_owner(session_id, agent)
+        if how == "closed" and disposition not in DISPOSITIONS:
+            raise HandoffError(f"'disposition' must be one of {', '.join(DISPOSITIONS)}")
+        self.store.set_session(session_id, status=how, closed_at=time.time(), disposition=disposition)
+        if self.bot is not None:
+            await self.bot.end_handoff(row.sender_id, how)
+        await self._tell(row.agent_id or agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
+        await self.route()
+
+    # ------------------------------------------------------------------ helpers
+    def _position(self, session_id: int) -> int:
+        ids = [c["id"] for c in self.queue()]
+        return ids.index(session_id) + 1 if session_id in ids else 0
+
+    def _eta(self, position: int) -> int:
+        online = sum(1 for a in self.agents() if a["status"] == "online" and a["role"] in ("agent", "supervisor"))
+        return int(position * self.config.handle_seconds / max(online, 1))
+
+    async def _tell(self, agent_id: int, frame: dict[str, Any]) -> None:
+        if self.notify_agent is not None:
+            await self.notify_agent(agent_id, frame)
+
+    async def _broadcast_queue(self) -> None:
+        queue = self.queue()
+        for a in self.agents():
+            visible = [c for c in queue if can_serve(a, c["skill"]) or a["role"] == "supervisor"]
+            await self._tell(a["id"], {"type": "queue", "queue": [{k: v for k, v in c.items() if k != "context"}
+                                                                 | {"care": c["context"].get("care", {})}
+                                                                 for c in visible]})
+        if self.bot is not None:
+            for i, c in enumerate(queue):
+                await self.bot.push_queue(c["sender_id"], i + 1, self._eta(i + 1))
+
+    def _soon(self, coro: Awaitable[None]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(coro)  # type: ignore[arg-type]
+            return
+        loop.create_task(coro)  # type: ignore[arg-type]

@@ -1,0 +1,334 @@
+"""Persistence of the human side: agents, login tokens, handoff sessions, phrases, tickets, labels.
+
+Same database as the bot's tracker store (SQLite by default), own tables (prefix ``ho_``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, Row
+
+metadata = MetaData()
+
+agents = Table(
+    "ho_agents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), unique=True, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("skills", Text, nullable=False, default="[]"),
+    Column("capacity", Integer, nullable=False, default=5),
+    Column("status", String(16), nullable=False, default="offline"),
+    Column("password_hash", String(200), nullable=False),
+    Column("last_assigned_at", Float, nullable=False, default=0.0),
+)
+
+tokens = Table(
+    "ho_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("agent_id", Integer, nullable=False, index=True),
+    Column("expires_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "ho_sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False, index=True),  # queued | assigned | closed | returned
+    Column("skill", String(32), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("agent_id", Integer, nullable=True, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("queued_at", Float, nullable=False),
+    Column("assigned_at", Float, nullable=True),
+    Column("closed_at", Float, nullable=True),
+    Column("requeued", Boolean, nullable=False, default=False),
+    Column("unread", Integer, nullable=False, default=0),
+    Column("disposition", String(32), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("context", Text, nullable=False),
+)
+
+phrases = Table(
+    "ho_phrases", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", Integer, nullable=True, index=True),  # NULL: shared
+    Column("code", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+tickets = Table(
+    "ho_tickets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("session_id", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("due_at", Float, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("created_by", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("done_at", Float, nullable=True),
+)
+
+labels = Table(
+    "ho_labels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Integer, nullable=False, index=True),
+    Column("sender_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("predicted_intent", String(64), nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("intent", String(64), nullable=False),
+    Column("agent_id", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+PBKDF2_ROUNDS = 120_000
+TOKEN_TTL = 12 * 3600
+
+
+def hash_password(password: str, salt: str | None = None) -> str:
+    """``pbkdf2_sha256$rounds$salt$hash``."""
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
+    return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt}${digest}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Constant-time check against :func:`hash_password` output."""
+    try:
+        _, rounds, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    got = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds)).hex()
+    return hmac.compare_digest(got, digest)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def agent_dict(row: Row) -> dict[str, Any]:
+    """Public view of an agent row (no password hash)."""
+    return {"id": row.id, "username": row.username, "name": row.name, "role": row.role,
+            "skills": json.loads(row.skills), "capacity": row.capacity, "status": row.status}
+
+
+def session_dict(row: Row) -> dict[str, Any]:
+    """A handoff session row as a dict (context parsed)."""
+    now = time.time()
+    return {"id": row.id, "sender_id": row.sender_id, "status": row.status, "skill": row.skill,
+            "priority": row.priority, "reason": row.reason, "agent_id": row.agent_id,
+            "created_at": row.created_at, "queued_at": row.queued_at, "assigned_at": row.assigned_at,
+            "closed_at": row.closed_at, "requeued": bool(row.requeued), "unread": row.unread,
+            "disposition": row.disposition, "note": row.note,
+            "wait_seconds": round((row.assigned_at or now) - row.created_at, 1),
+            "context": json.loads(row.context)}
+
+
+class HandoffStore:
+    """Tables of the handoff service."""
+
+    def __init__(self, url: str) -> None:
+        """Connect to the shared database and create the ``ho_*`` tables."""
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn: Any, _record: Any) -> None:
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.close()
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    # ------------------------------------------------------------------ agents
+    def add_agent(self, username: str, name: str, role: str, password: str, skills: list[str],
+                  capacity: int = 5) -> int:
+        """Create an agent; returns its id."""
+        if role not in ("agent", "supervisor", "trainer"):
+            raise ValueError("role must be agent, supervisor or trainer")
+        with self.engine.begin() as conn:
+            res = conn.execute(insert(agents).values(username=username, name=name, role=role,
+                                                     skills=json.dumps(skills), capacity=capacity, status="offline",
+                                                     password_hash=hash_password(password), last_assigned_at=0.0))
+            key = res.inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def agent_count(self) -> int:
+        """Number of agents."""
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(agents.c.id)).all())
+
+    def agent(self, agent_id: int) -> Row | None:
+        """One agent row."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(agents).where(agents.c.id == agent_id)).first()
+
+    def all_agents(self) -> list[Row]:
+        """Every agent."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(agents).order_by(agents.c.id)).all())
+
+    def set_agent(self, agent_id: int, **values: Any) -> None:
+        """Update agent columns."""
+        with self.engine.begin() as conn:
+            conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+
+    def login(self, username: str, password: str) -> tuple[str, Row] | None:
+        """A new token for valid credentials."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(agents).where(agents.c.username == username)).first()
+        if row is None or not check_password(password, row.password_hash):
+            return None
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(insert(tokens).values(token_hash=_token_hash(token), agent_id=row.id,
+                                               expires_at=time.time() + TOKEN_TTL))
+        return token, row
+
+    def agent_for_token(self, token: str) -> Row | None:
+        """The agent a (valid, unexpired) token belongs to."""
+        if not token:
+            return None
+        with self.engine.connect() as conn:
+            t = conn.execute(select(tokens).where(tokens.c.token_hash == _token_hash(token))).first()
+            if t is None or t.expires_at < time.time():
+                return None
+            return conn.execute(select(agents).where(agents.c.id == t.agent_id)).first()
+
+    # ------------------------------------------------------------------ sessions
+    def create_session(self, sender_id: str, skill: str, priority: str, reason: str, context: dict[str, Any]) -> int:
+        """A new queued session."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            res = conn.execute(insert(sessions).values(
+                sender_id=sender_id, status="queued", skill=skill, priority=priority, reason=reason, agent_id=None,
+                created_at=now, queued_at=now, requeued=False, unread=0,
+                context=json.dumps(context, ensure_ascii=False)))
+            key = res.inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def session(self, session_id: int) -> Row | None:
+        """One session row."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+
+    def open_session_for(self, sender_id: str) -> Row | None:
+        """The queued/assigned session of a customer, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(sessions).where(sessions.c.sender_id == sender_id,
+                                                       sessions.c.status.in_(["queued", "assigned"]))
+                                .order_by(sessions.c.id.desc())).first()
+
+    def sessions_with(self, status: str, agent_id: int | None = None) -> list[Row]:
+        """Sessions in a status (optionally of one agent), oldest first."""
+        q = select(sessions).where(sessions.c.status == status)
+        if agent_id is not None:
+            q = q.where(sessions.c.agent_id == agent_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q.order_by(sessions.c.id)).all())
+
+    def all_sessions(self) -> list[Row]:
+        """Every session."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(sessions).order_by(sessions.c.id)).all())
+
+    def set_session(self, session_id: int, **values: Any) -> None:
+        """Update session columns."""
+        with self.engine.begin() as conn:
+            conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+
+    def bump_unread(self, session_id: int) -> None:
+        """One more unread customer message."""
+        with self.engine.begin() as conn:
+            conn.execute(update(sessions).where(sessions.c.id == session_id).values(unread=sessions.c.unread + 1))
+
+    # ------------------------------------------------------------------ phrases, tickets, labels
+    def seed_phrases(self, items: list[dict[str, str]]) -> None:
+        """Insert shared phrases if there are none yet."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(phrases.c.id).where(phrases.c.owner_id.is_(None))).first() is None:
+                for p in items:
+                    conn.execute(insert(phrases).values(owner_id=None, code=p["code"], text=p["text"]))
+
+    def phrases_for(self, agent_id: int, query: str = "") -> list[dict[str, Any]]:
+        """Shared phrases and the agent's own, filtered by ``query`` (code or text)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(phrases).where((phrases.c.owner_id.is_(None)) | (phrases.c.owner_id == agent_id))
+                                .order_by(phrases.c.code)).all()
+        q = query.strip().lower()
+        return [{"id": r.id, "code": r.code, "text": r.text, "shared": r.owner_id is None} for r in rows
+                if not q or q in r.code.lower() or q in r.text.lower()]
+
+    def add_phrase(self, owner_id: int | None, code: str, text: str) -> int:
+        """A new phrase (shared when ``owner_id`` is None)."""
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(phrases).values(owner_id=owner_id, code=code, text=text)).inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def add_ticket(self, sender_id: str, session_id: int | None, kind: str, due_at: float | None, note: str,
+                   created_by: int | None) -> int:
+        """A follow-up ticket."""
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(tickets).values(sender_id=sender_id, session_id=session_id, kind=kind,
+                                                      due_at=due_at, note=note, status="open",
+                                                      created_by=created_by, created_at=time.time())
+                               ).inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def ticket(self, ticket_id: int) -> Row | None:
+        """One ticket."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+
+    def set_ticket(self, ticket_id: int, **values: Any) -> None:
+        """Update a ticket."""
+        with self.engine.begin() as conn:
+            conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+
+    def all_tickets(self) -> list[Row]:
+        """Every ticket."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(tickets).order_by(tickets.c.id)).all())
+
+    def add_label(self, event_id: int, sender_id: str, text: str, predicted: str | None, confidence: float | None,
+                  intent: str, agent_id: int) -> int:
+        """An agent's intent correction of a customer message."""
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(labels).values(event_id=event_id, sender_id=sender_id, text=text,
+                                                     predicted_intent=predicted, confidence=confidence, intent=intent,
+                                                     agent_id=agent_id, created_at=time.time())).inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def all_labels(self) -> list[Row]:
+        """Every intent correction."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(labels).order_by(labels.c.id)).all())
