@@ -87,7 +87,8 @@ class ActionHandoff(Action):
         """Announce the handoff with queue position and estimated wait."""
         position = tracker.get_slot("queue_position")
         eta = tracker.get_slot("queue_eta_seconds")
-        dispatcher.utter_message(response="utter_handoff")
+        leave = {"zh": "留言，稍后回复我", "en": "Leave a message instead"}[_lang(tracker)]
+        dispatcher.utter_message(response="utter_handoff", buttons=[{"title": leave, "payload": "/leave_message"}])
         dispatcher.utter_message(custom={"type": "handoff", "status": "queued", "queue_position": position,
                                          "eta_seconds": eta, "reason": tracker.get_slot("handoff_reason")})
         return [SlotSet("handoff_status", "queued")]

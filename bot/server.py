@@ -88,26 +88,52 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         return await loop.run_in_executor(app.ctx.executor, app.ctx.nlu.parse, text)
 
     from actions.guides import guides
+    from handoff.api import create_blueprint
+    from handoff.queue import HandoffService
+    from handoff.store import HandoffStore
+
+    from .dialogue.bot_link import AssistantBotLink
 
     store = TrackerStore(settings.database)
+    handoff = HandoffService(HandoffStore(settings.database))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
-    assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents))
+    assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents), gateway=handoff)
+    handoff.bot = AssistantBotLink(assistant)
     app.ctx.store = store
     app.ctx.assistant = assistant
+    app.ctx.handoff = handoff
+    app.blueprint(create_blueprint(handoff, guides))
     sockets: dict[str, set[Websocket]] = {}
     app.ctx.sockets = sockets
 
-    async def push(sender_id: str, messages: list[dict[str, Any]], kind: str = "bot") -> None:
+    async def send_frame(sender_id: str, frame: dict[str, Any]) -> None:
         for ws in list(sockets.get(sender_id, ())):
-            for m in messages:
-                try:
-                    await ws.send(_dumps({"type": kind, "message": m}))
-                except Exception:  # noqa: BLE001 - a dead socket is dropped, the message stays stored
-                    sockets.get(sender_id, set()).discard(ws)
-                    break
+            try:
+                await ws.send(_dumps(frame))
+            except Exception:  # noqa: BLE001 - a dead socket is dropped, the message stays stored
+                sockets.get(sender_id, set()).discard(ws)
+
+    async def push(sender_id: str, messages: list[dict[str, Any]], kind: str = "bot", agent: str | None = None) -> None:
+        for m in messages:
+            frame: dict[str, Any] = {"type": kind, "message": m}
+            if agent:
+                frame["agent"] = agent
+            await send_frame(sender_id, frame)
 
     assistant.listeners.append(push)
+    assistant.frame_listeners.append(send_frame)
     app.ctx.push = push
+
+    def conversation_token(sender_id: str) -> str:
+        """Secret that lets a customer read their own conversation (HMAC of the sender id)."""
+        import hashlib
+        import hmac
+
+        return hmac.new(app.ctx.token.encode(), sender_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def may_read(request: Request, sender_id: str) -> bool:
+        given = request.args.get("token") or request.headers.get("x-conversation-token", "")
+        return secrets.compare_digest(given, conversation_token(sender_id)) or authorized(request)
 
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -150,11 +176,33 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         missing = [k for k in ("sender", "message") if k not in payload]
         if missing:
             return error(400, f"missing field(s): {', '.join(missing)}")
+        new = isinstance(payload["sender"], str) and store.load(payload["sender"]).is_new
         try:
             turn = await assistant.handle(payload["sender"], payload["message"], "rest", payload.get("metadata"))
         except InputError as exc:
             return error(400, str(exc))
-        return json_response(turn.messages, dumps=_dumps)
+        headers = {"X-Conversation-Token": conversation_token(payload["sender"])} if new else None
+        return json_response(turn.messages, dumps=_dumps, headers=headers)
+
+    @app.get("/conversations/<sender>/messages")
+    async def poll_messages(request: Request, sender: str) -> HTTPResponse:
+        """REST clients poll for agent replies and pushed bot messages (customer token required)."""
+        try:
+            validate_sender(sender)
+        except InputError as exc:
+            return error(400, str(exc))
+        if not may_read(request, sender):
+            return error(401, "missing or invalid conversation token", "Unauthorized")
+        try:
+            after = int(request.args.get("after", "0"))
+        except ValueError:
+            return error(400, "'after' must be an event id (integer)")
+        out = []
+        for e in store.events(sender, types=["bot", "agent"], after_id=after):
+            msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
+            out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
+                        **({"agent": e["agent"]} if e.get("agent") else {})})
+        return json_response(out, dumps=_dumps)
 
     @app.websocket("/webhooks/websocket")
     async def websocket(request: Request, ws: Websocket) -> None:
@@ -165,6 +213,12 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
             await ws.send(_dumps({"type": "error", "message": str(exc)}))
             await ws.close(code=4000, reason="bad sender")
             return
+        existing = not store.load(sender).is_new
+        if existing and not may_read(request, sender):
+            await ws.send(_dumps({"type": "error", "message": "this conversation needs its token (?token=...)"}))
+            await ws.close(code=4401, reason="token required")
+            return
+        await ws.send(_dumps({"type": "session", "sender": sender, "token": conversation_token(sender)}))
         sockets.setdefault(sender, set()).add(ws)
         try:
             async for raw in ws:

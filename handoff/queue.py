@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import yaml
 
@@ -119,6 +120,16 @@ class HandoffService:
         self._soon(self.route())
         position = self._position(sid)
         return {"queue_position": position, "eta_seconds": self._eta(position), "handoff_id": sid}
+
+    def leave_message(self, sender_id: str, text: str) -> dict[str, Any]:
+        """A waiting customer left a message instead: ticket it and take the chat out of the queue."""
+        row = self.store.open_session_for(sender_id)
+        session_id = row.id if row is not None else None
+        if row is not None and row.status == "queued":
+            self.store.set_session(row.id, status="closed", closed_at=time.time(), disposition="left_message")
+            self._soon(self._broadcast_queue())
+        tid = self.store.add_ticket(sender_id, session_id, "callback", None, text, None)
+        return {"ticket_id": tid}
 
     async def on_customer_message(self, sender_id: str, event_id: int, text: str, parse: dict[str, Any]) -> None:
         """A customer wrote while their chat is with a person: forward it to the agent."""

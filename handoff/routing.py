@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,10 @@ DEFAULT_ROUTING = Path(__file__).resolve().parents[1] / "data" / "handoff" / "ro
 
 @dataclass
 class RoutingConfig:
-    """Routing settings (see ``data/handoff/routing.yml`` for the documented defaults)."""
+    """Routing settings (see ``data/handoff/routing.yml`` for the documented defaults).
+
+    ``BANKBOT_HANDOFF_GRACE`` overrides the disconnect grace period (seconds).
+    """
 
     skills: dict[str, str] = field(default_factory=dict)
     default_skill: str = "general"
@@ -28,6 +32,8 @@ class RoutingConfig:
     def load(cls, path: str | Path = DEFAULT_ROUTING) -> "RoutingConfig":
         """Read the YAML file."""
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if os.environ.get("BANKBOT_HANDOFF_GRACE"):
+            doc["disconnect_grace_seconds"] = float(os.environ["BANKBOT_HANDOFF_GRACE"])
         weights = doc.get("weights", {})
         return cls(skills=doc.get("skills", {}), default_skill=doc.get("default_skill", "general"),
                    default_capacity=int(doc.get("default_capacity", 5)),

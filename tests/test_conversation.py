@@ -96,7 +96,8 @@ def test_websocket_channel(bot_server: BotServer) -> None:
 
     frames = asyncio.run(run())
     kinds = [f["type"] for f in frames]
-    assert kinds[0] == "ack" and "error" in kinds
+    assert kinds[0] == "session" and len(frames[0]["token"]) == 32
+    assert kinds[1] == "ack" and "error" in kinds
     assert kinds.index("ack") < kinds.index("bot")
     guides = [f for f in frames if f["type"] == "bot" and f["message"].get("custom", {}).get("type") == "guide"]
     assert guides and guides[0]["message"]["custom"]["guide_id"] == "reset_password"

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "format": args.format, "train": args.train, "test": args.test or "20% of train", "train_examples": len(train),
         "test_examples": len(test), "intents": len(model.intents),
-        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, pred)])), 4),
+        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, pred, strict=True)])), 4),
         "macro_f1": round(_macro_f1(gold, pred), 4), "train_seconds": round(train_seconds, 1),
         "encoder_backend": settings.encoder_backend,
     }

@@ -106,7 +106,7 @@ class Assistant:
                  otp: OTPVerifier | None = None, gateway: HandoffGateway | None = None) -> None:
         """Wire the NLU (an async ``parse(text)`` and its intent names), store, policy, responses, plug-ins."""
         self.parse = parse
-        self.payload_intents = set(intents) | {"survey"}
+        self.payload_intents = set(intents) | {"survey", "leave_message"}
         self.store = store
         self.policy = policy
         self.responses = responses or Responses()
@@ -115,8 +115,10 @@ class Assistant:
         self.executor = ActionExecutor()
         self.executor.register_package("actions")
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        #: called with (sender_id, list of bot messages) after every turn and push; channels subscribe
-        self.listeners: list[Callable[[str, list[dict[str, Any]]], Awaitable[None]]] = []
+        #: called with (sender_id, messages, kind, agent) after every turn and push; channels subscribe
+        self.listeners: list[Callable[[str, list[dict[str, Any]], str, str | None], Awaitable[None]]] = []
+        #: called with (sender_id, frame) for raw frames such as queue updates
+        self.frame_listeners: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ public
     async def handle(self, sender_id: str, text: Any, channel: str = "rest",
@@ -133,7 +135,7 @@ class Assistant:
         if metadata is not None and (not isinstance(metadata, dict)
                                      or len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_BYTES):
             raise InputError(f"'metadata' must be a JSON object of at most {MAX_METADATA_BYTES} bytes")
-        async with self._locks[sender_id]:
+        async with self.lock(sender_id):
             parse = payload_parse(text, self.payload_intents)
             if parse is None:
                 try:
@@ -157,7 +159,11 @@ class Assistant:
             if on_stored is not None:
                 await on_stored(user_id)
             if state.get("handoff_status") == "assigned":
-                return Turn([], user_id, parse)  # an agent owns the chat: the bot stays quiet
+                # an agent owns the chat: the bot stays quiet and the agent gets the message
+                forward = getattr(self.gateway, "on_customer_message", None)
+                if forward is not None:
+                    await forward(sender_id, user_id, user_event["text"], parse)
+                return Turn([], user_id, parse)
             if parse["intent"]["name"] == "survey" and parse.get("from_button"):
                 data = parse.get("payload_data", {})
                 messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
@@ -171,7 +177,7 @@ class Assistant:
             self.store.save_turn(conv, events)
         for m in messages:
             m["recipient_id"] = sender_id
-        await self._notify(sender_id, messages)
+        await self.notify(sender_id, messages)
         return Turn(messages, user_id, parse)
 
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
@@ -185,17 +191,33 @@ class Assistant:
             self.store.save_turn(conv, events)
         for m in messages:
             m["recipient_id"] = sender_id
-        await self._notify(sender_id, messages)
+        await self.notify(sender_id, messages)
         return messages
 
     def transcript(self, sender_id: str) -> list[dict[str, Any]]:
         """All stored events of a conversation."""
         return self.store.events(sender_id)
 
-    # ------------------------------------------------------------------ internals
-    async def _notify(self, sender_id: str, messages: list[dict[str, Any]]) -> None:
+    def lock(self, sender_id: str) -> asyncio.Lock:
+        """The lock that serialises work on one conversation."""
+        return self._locks[sender_id]
+
+    async def notify(self, sender_id: str, messages: list[dict[str, Any]], kind: str = "bot",
+                     agent: str | None = None) -> None:
+        """Deliver messages to the customer's open channels (websocket listeners)."""
         for listener in list(self.listeners):
-            await listener(sender_id, messages)
+            await listener(sender_id, messages, kind, agent)
+
+    async def notify_frame(self, sender_id: str, frame: dict[str, Any]) -> None:
+        """Deliver a raw frame (e.g. queue position) to the customer's open channels."""
+        for listener in list(self.frame_listeners):
+            await listener(sender_id, frame)
+
+    async def run_steps(self, conv: Conversation, steps: list[Step], parse: dict[str, Any]) -> tuple[list, list]:
+        """Execute policy steps for a conversation (used by the handoff link too)."""
+        return await self._run_steps(conv, steps, parse)
+
+    # ------------------------------------------------------------------ internals
 
     def _survey(self, conv: Conversation, score: Any, reason: Any, comment: Any) -> tuple[list, list]:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
@@ -306,6 +328,14 @@ class Assistant:
                 ok = self.otp.verify(conv.sender_id, step.args["code"])
                 events.append(("identity", {"status": "verified" if ok else "failed", "intent": step.name}))
                 queue = self.policy.after_otp(state, step.name, ok) + queue
+            elif step.kind == "leave_message":
+                leave = getattr(self.gateway, "leave_message", None)
+                text = mask_sensitive(step.args.get("text", ""))
+                info = leave(conv.sender_id, text) if leave is not None else {"ticket_id": None}
+                state["handoff_status"] = "bot"
+                state.setdefault("slots", {})["handoff_status"] = None
+                events.append(("ticket", {"kind": "callback", "text": text, **info}))
+                messages.append(self._render("utter_message_left", state, {"ticket_id": f"T{info.get('ticket_id')}"}))
             elif step.kind == "handoff":
                 context = self._context(conv, step.name)
                 info = self.gateway.escalate(conv.sender_id, context)

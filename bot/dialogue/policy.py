@@ -132,6 +132,9 @@ class Policy:
             steps.append(Step("utter", "utter_soothe"))
             soothed = True
 
+        if intent == "leave_message" and parse.get("from_button"):
+            state["pending"] = {"type": "leave_message"}
+            return steps + [Step("utter", "utter_ask_leave_message")]
         if intent == "request_human":
             return steps + self._handoff(state, "asked")
         if intent == "complaint":
@@ -214,6 +217,9 @@ class Policy:
                 state.setdefault("resolved", []).append(pending.get("intent"))
                 return steps + [Step("utter", "utter_glad")]
             return None
+        if kind == "leave_message":
+            state["pending"] = None
+            return steps + [Step("leave_message", "callback", {"text": text})]
         if kind == "survey":
             return None
         return None

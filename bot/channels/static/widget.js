@@ -530,6 +530,10 @@
           if (frame.event_id !== undefined) pending.dataset.eventId = str(frame.event_id);
         }
         break;
+      case "session":
+        // the secret that lets this browser re-open its own conversation later
+        try { localStorage.setItem("bankbot_token_" + SENDER, str(frame.token)); } catch (e) { /* disabled */ }
+        break;
       case "error":
         hideTyping();
         systemNote(T.serverError + str(frame.message), true);
@@ -555,8 +559,11 @@
   function connect() {
     reconnectTimer = null;
     setConn("connecting");
+    var token = "";
+    try { token = localStorage.getItem("bankbot_token_" + SENDER) || ""; } catch (e) { /* disabled */ }
     var url = (location.protocol === "https:" ? "wss" : "ws") + "://" + location.host +
-      "/webhooks/websocket?sender=" + encodeURIComponent(SENDER);
+      "/webhooks/websocket?sender=" + encodeURIComponent(SENDER) +
+      (token ? "&token=" + encodeURIComponent(token) : "");
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;

@@ -1,0 +1,313 @@
+"""HTTP + websocket API of the agent workspace (docs/handoff.md) and the console page."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sanic import Blueprint, Request, Websocket
+from sanic.response import HTTPResponse, file
+from sanic.response import json as json_response
+
+from .queue import HandoffError, HandoffService
+from .store import agent_dict
+
+CONSOLE = Path(__file__).resolve().parent / "console" / "static"
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _err(status: int, message: str) -> HTTPResponse:
+    return json_response({"message": message, "code": status}, status=status)
+
+
+def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any]]) -> Blueprint:
+    """Routes of the handoff service; ``guides()`` lists the guides agents may send."""
+    bp = Blueprint("handoff")
+    consoles: dict[int, set[Websocket]] = {}
+
+    async def notify(agent_id: int, frame: dict[str, Any]) -> None:
+        for ws in list(consoles.get(agent_id, ())):
+            try:
+                await ws.send(_dumps(frame))
+            except Exception:  # noqa: BLE001 - a closed console is dropped; state stays in the database
+                consoles.get(agent_id, set()).discard(ws)
+
+    service.notify_agent = notify
+
+    def current_agent(request: Request) -> dict[str, Any] | None:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else request.args.get("token", "")
+        row = service.store.agent_for_token(token)
+        return agent_dict(row) if row is not None else None
+
+    def body(request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HandoffError(f"request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HandoffError("request body must be a JSON object")
+        return data
+
+    def route(method: str, path: str, roles: tuple[str, ...] = ("agent", "supervisor")) -> Callable[[Handler], Handler]:
+        def wrap(fn: Handler) -> Handler:
+            async def handler(request: Request, **kw: Any) -> HTTPResponse:
+                agent = current_agent(request)
+                if agent is None:
+                    return _err(401, "missing or invalid agent token")
+                if agent["role"] not in roles:
+                    return _err(403, f"role {agent['role']!r} may not do this")
+                try:
+                    return await fn(request, agent, **kw)
+                except HandoffError as exc:
+                    return _err(exc.status, str(exc))
+
+            handler.__name__ = fn.__name__
+            bp.add_route(handler, path, methods=[method], name=fn.__name__)
+            return fn
+
+        return wrap
+
+    @bp.post("/agent/login")
+    async def login(request: Request) -> HTTPResponse:
+        try:
+            data = body(request)
+        except HandoffError as exc:
+            return _err(400, str(exc))
+        if not isinstance(data.get("username"), str) or not isinstance(data.get("password"), str):
+            return _err(400, "send {\"username\": ..., \"password\": ...}")
+        res = service.store.login(data["username"], data["password"])
+        if res is None:
+            return _err(401, "wrong username or password")
+        token, row = res
+        return json_response({"token": token, "agent": agent_dict(row)}, dumps=_dumps)
+
+    @route("GET", "/agent/me", ("agent", "supervisor", "trainer"))
+    async def me(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        load = {a["id"]: a["load"] for a in service.agents()}
+        return json_response({**agent, "load": load.get(agent["id"], 0)}, dumps=_dumps)
+
+    @route("POST", "/agent/status")
+    async def status(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        return json_response(await service.set_status(agent, body(request).get("status", "")), dumps=_dumps)
+
+    @route("GET", "/agent/chats")
+    async def chats(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        return json_response(service.my_chats(agent["id"]), dumps=_dumps)
+
+    @route("GET", "/agent/queue")
+    async def queue(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        from .routing import can_serve
+
+        items = [c for c in service.queue() if agent["role"] == "supervisor" or can_serve(agent, c["skill"])]
+        return json_response(items, dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/pull")
+    async def pull(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        return json_response(await service.pull(sid, agent), dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/messages")
+    async def reply(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        text = body(request).get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+            raise HandoffError("'text' must be a non-empty string of at most 4000 characters")
+        event_id = await service.reply(sid, agent, {"text": text.strip()})
+        return json_response({"event_id": event_id}, dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/guide")
+    async def send_guide(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        gid = body(request).get("guide_id")
+        guide = guides().get(gid) if isinstance(gid, str) else None
+        if guide is None:
+            raise HandoffError(f"unknown guide {gid!r}", 404)
+        from actions.guides import deep_link, image_url, localized, web_link
+
+        row = service.require_owner(sid, agent)
+        lang = row and json.loads(row.context).get("language", "zh")
+        text = localized(guide, lang or "zh")
+        links = {"deep_link": deep_link(guide["deep_link"]), "web_link": web_link(guide["web_link"])}
+        custom = {"type": "guide", "guide_id": gid, "title": text["title"], "mode": "standard",
+                  "steps": [{"n": i + 1, "text": s["text"], "image": image_url(s["image"])}
+                            for i, s in enumerate(text["steps"])], **links}
+        open_app = "Open in app" if lang == "en" else "在App中打开"
+        event_id = await service.reply(sid, agent, {"text": text["title"], "custom": custom,
+                                                    "buttons": [{"title": open_app, "payload": links["deep_link"]}]})
+        return json_response({"event_id": event_id}, dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/read")
+    async def read(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        service.require_owner(sid, agent)
+        service.store.set_session(sid, unread=0)
+        return json_response({"ok": True})
+
+    @route("POST", "/agent/chats/<sid:int>/transfer")
+    async def transfer(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        data = body(request)
+        note = data.get("note") or ""
+        if not isinstance(note, str) or len(note) > 1000:
+            raise HandoffError("'note' must be a short text")
+        return json_response(await service.transfer(sid, agent, data.get("to_agent"), data.get("to_skill"), note),
+                             dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/return")
+    async def give_back(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        await service.finish(sid, agent, "returned")
+        return json_response({"ok": True})
+
+    @route("POST", "/agent/chats/<sid:int>/close")
+    async def close(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        await service.finish(sid, agent, "closed", body(request).get("disposition"))
+        return json_response({"ok": True})
+
+    @route("POST", "/agent/chats/<sid:int>/ticket")
+    async def ticket(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        data = body(request)
+        kind, due, note = data.get("kind"), data.get("due_at"), data.get("note", "")
+        if kind not in ("callback", "result_notice"):
+            raise HandoffError("'kind' must be callback or result_notice")
+        if due is not None and (isinstance(due, bool) or not isinstance(due, (int, float))):
+            raise HandoffError("'due_at' must be a UNIX timestamp")
+        if not isinstance(note, str) or len(note) > 2000:
+            raise HandoffError("'note' must be a short text")
+        row = service.require_owner(sid, agent)
+        tid = service.store.add_ticket(row.sender_id, sid, kind, due, note, agent["id"])
+        lang = json.loads(row.context).get("language", "zh")
+        text = (f"已为您登记工单（编号 T{tid}），处理完成后会第一时间通知您。" if lang != "en"
+                else f"I've logged follow-up request T{tid}; we'll let you know as soon as it's done.")
+        await service.reply(sid, agent, {"text": text, "custom": {"type": "ticket", "ticket_id": tid, "kind": kind,
+                                                                  "due_at": due}})
+        return json_response({"ticket_id": tid}, dumps=_dumps)
+
+    @route("POST", "/agent/tickets/<tid:int>/done")
+    async def ticket_done(request: Request, agent: dict[str, Any], tid: int) -> HTTPResponse:
+        row = service.store.ticket(tid)
+        if row is None:
+            raise HandoffError(f"no ticket {tid}", 404)
+        service.store.set_ticket(tid, status="done", done_at=time.time())
+        if service.bot is not None:
+            await service.bot.send_to_customer(row.sender_id, {
+                "text": f"您的工单 T{tid} 已处理完成。如有其他需要，随时联系我们。",
+                "custom": {"type": "ticket", "ticket_id": tid, "status": "done"}}, agent["name"])
+        return json_response({"ok": True})
+
+    @route("POST", "/agent/messages/<event_id:int>/label")
+    async def label(request: Request, agent: dict[str, Any], event_id: int) -> HTTPResponse:
+        intent = body(request).get("intent")
+        if not isinstance(intent, str) or not intent.strip() or len(intent) > 64:
+            raise HandoffError("'intent' must be an intent name")
+        sender = request.args.get("sender") or ""
+        found = None
+        for row in service.store.all_sessions():
+            if sender and row.sender_id != sender:
+                continue
+            if service.bot is None:
+                break
+            for e in service.bot.transcript(row.sender_id):
+                if e["id"] == event_id and e["type"] == "user":
+                    found = (row, e)
+                    break
+            if found:
+                break
+        if found is None:
+            raise HandoffError(f"no customer message {event_id} in a handed-off chat", 404)
+        row, e = found
+        if agent["role"] == "agent" and row.agent_id != agent["id"]:
+            raise HandoffError("you can label messages of your own chats", 403)
+        p = e.get("parse_data", {}).get("intent", {})
+        lid = service.store.add_label(event_id, row.sender_id, e.get("text", ""), p.get("name"), p.get("confidence"),
+                                      intent.strip(), agent["id"])
+        return json_response({"label_id": lid}, dumps=_dumps)
+
+    @route("GET", "/agent/phrases")
+    async def phrases(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        return json_response(service.store.phrases_for(agent["id"], request.args.get("q", "")), dumps=_dumps)
+
+    @route("POST", "/agent/phrases")
+    async def add_phrase(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        data = body(request)
+        code, text = data.get("code"), data.get("text")
+        if not isinstance(code, str) or not code.startswith("/") or not 2 <= len(code) <= 32 or " " in code:
+            raise HandoffError("'code' must look like /greet (no spaces, at most 32 characters)")
+        if not isinstance(text, str) or not text.strip() or len(text) > 2000:
+            raise HandoffError("'text' must be a non-empty text")
+        shared = bool(data.get("shared")) and agent["role"] == "supervisor"
+        pid = service.store.add_phrase(None if shared else agent["id"], code, text.strip())
+        return json_response({"id": pid, "code": code, "text": text.strip(), "shared": shared}, dumps=_dumps)
+
+    @route("GET", "/agent/guides", ("agent", "supervisor", "trainer"))
+    async def list_guides(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        return json_response([{"guide_id": k, "title": (v.get("zh") or {}).get("title", k)}
+                              for k, v in guides().items()], dumps=_dumps)
+
+    @route("GET", "/agent/chats/<sid:int>/suggestions")
+    async def suggestions(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        row = service.require_owner(sid, agent)
+        events = service.bot.transcript(row.sender_id) if service.bot else []
+        last = next((e for e in reversed(events) if e["type"] == "user"), None)
+        out: list[dict[str, Any]] = []
+        if last is not None:
+            text = last.get("text", "")
+            ranking = last.get("parse_data", {}).get("intent_ranking", [])
+            all_guides = guides()
+            for r in ranking:
+                g = all_guides.get(r["name"])
+                if g and len(out) < 3:
+                    out.append({"guide_id": r["name"], "title": (g.get("zh") or {}).get("title", r["name"]),
+                                "score": round(float(r["confidence"]), 3)})
+            for gid, g in all_guides.items():  # keyword overlap with guide titles as a fallback
+                title = (g.get("zh") or {}).get("title", "")
+                if len(out) < 5 and gid not in {o["guide_id"] for o in out} and title and any(
+                        title[i:i + 2] in text for i in range(len(title) - 1)):
+                    out.append({"guide_id": gid, "title": title, "score": 0.1})
+        return json_response(out, dumps=_dumps)
+
+    @route("GET", "/supervisor/overview", ("supervisor",))
+    async def overview(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        queue = service.queue()
+        waits = sorted(c["wait_seconds"] for c in queue)
+        return json_response({
+            "queue": [{k: v for k, v in c.items() if k != "context"} for c in queue],
+            "agents": service.agents(),
+            "waiting": {"count": len(waits), "p50_seconds": statistics.median(waits) if waits else 0,
+                        "max_seconds": waits[-1] if waits else 0},
+            "active_chats": len(service.store.sessions_with("assigned")),
+        }, dumps=_dumps)
+
+    @bp.websocket("/agent/ws")
+    async def agent_ws(request: Request, ws: Websocket) -> None:
+        agent = current_agent(request)
+        if agent is None:
+            await ws.send(_dumps({"type": "error", "message": "missing or invalid agent token"}))
+            await ws.close(code=4401, reason="unauthorized")
+            return
+        consoles.setdefault(agent["id"], set()).add(ws)
+        service.connected(agent["id"])
+        try:
+            await ws.send(_dumps({"type": "queue", "queue": [{k: v for k, v in c.items() if k != "context"}
+                                                             for c in service.queue()]}))
+            async for raw in ws:
+                try:
+                    frame = json.loads(raw)
+                except (TypeError, ValueError):
+                    frame = {}
+                if isinstance(frame, dict) and frame.get("type") == "ping":
+                    await ws.send(_dumps({"type": "pong"}))
+        finally:
+            consoles.get(agent["id"], set()).discard(ws)
+            service.disconnected(agent["id"], bool(consoles.get(agent["id"])))
+
+    @bp.get("/console")
+    async def console(request: Request) -> HTTPResponse:
+        return await file(CONSOLE / "console.html", mime_type="text/html; charset=utf-8")
+
+    if CONSOLE.is_dir():
+        bp.static("/console/static", str(CONSOLE), name="console_static")
+    return bp
