@@ -108,7 +108,25 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         from .routing import can_serve
 
         items = [c for c in service.queue() if agent["role"] == "supervisor" or can_serve(agent, c["skill"])]
-        return json_response(items, dumps=_dumps)
+        return json_response([{**service.queue_item(c), "context": c["context"]} for c in items], dumps=_dumps)
+
+    @route("GET", "/agent/agents")
+    async def list_agents(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Colleagues to transfer to: id, name, status, load, capacity, skills."""
+        return json_response([{k: a[k] for k in ("id", "name", "status", "load", "capacity", "skills", "role")}
+                              for a in service.agents() if a["role"] in ("agent", "supervisor")], dumps=_dumps)
+
+    @route("GET", "/agent/intents", ("agent", "supervisor", "trainer"))
+    async def list_intents(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Intent names an agent may choose when correcting a label."""
+        return json_response(service.bot.intents() if service.bot else [], dumps=_dumps)
+
+    @route("POST", "/agent/logout", ("agent", "supervisor", "trainer"))
+    async def logout(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Invalidate this token."""
+        header = request.headers.get("authorization", "")
+        service.store.revoke(header[7:] if header.lower().startswith("bearer ") else request.args.get("token", ""))
+        return json_response({"ok": True})
 
     @route("POST", "/agent/chats/<sid:int>/pull")
     async def pull(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
@@ -274,7 +292,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         queue = service.queue()
         waits = sorted(c["wait_seconds"] for c in queue)
         return json_response({
-            "queue": [{k: v for k, v in c.items() if k != "context"} for c in queue],
+            "queue": [service.queue_item(c) for c in queue],
             "agents": service.agents(),
             "waiting": {"count": len(waits), "p50_seconds": statistics.median(waits) if waits else 0,
                         "max_seconds": waits[-1] if waits else 0},
@@ -291,8 +309,11 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         consoles.setdefault(agent["id"], set()).add(ws)
         service.connected(agent["id"])
         try:
-            await ws.send(_dumps({"type": "queue", "queue": [{k: v for k, v in c.items() if k != "context"}
-                                                             for c in service.queue()]}))
+            from .routing import can_serve
+
+            await ws.send(_dumps({"type": "queue", "queue": [
+                service.queue_item(c) for c in service.queue()
+                if agent["role"] == "supervisor" or can_serve(agent, c["skill"])]}))
             async for raw in ws:
                 try:
                     frame = json.loads(raw)
@@ -306,7 +327,10 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     @bp.get("/console")
     async def console(request: Request) -> HTTPResponse:
-        return await file(CONSOLE / "console.html", mime_type="text/html; charset=utf-8")
+        csp = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+               "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+        return await file(CONSOLE / "console.html", mime_type="text/html; charset=utf-8",
+                          headers={"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff"})
 
     if CONSOLE.is_dir():
         bp.static("/console/static", str(CONSOLE), name="console_static")

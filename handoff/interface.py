@@ -22,3 +22,6 @@ class BotLink(Protocol):
 
     def transcript(self, sender_id: str) -> list[dict[str, Any]]:
         """The conversation's stored events (texts masked)."""
+
+    def intents(self) -> list[str]:
+        """The intent names the bot knows (for agents' label corrections)."""

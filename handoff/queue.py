@@ -72,6 +72,14 @@ class HandoffService:
         items = [session_dict(r) for r in self.store.sessions_with("queued")]
         return sorted(items, key=lambda s: -queue_score(s, self.config, now))
 
+    @staticmethod
+    def queue_item(chat: dict[str, Any]) -> dict[str, Any]:
+        """A waiting chat as listed in queues: no transcript, but care flags and a display name."""
+        item = {k: v for k, v in chat.items() if k != "context"}
+        item["care"] = chat["context"].get("care", {})
+        item["customer_name"] = f"客户{chat['sender_id'][-4:]}"
+        return item
+
     def chat(self, session_id: int, with_messages: bool = True) -> dict[str, Any]:
         """A chat with its context and (masked) messages."""
         row = self.store.session(session_id)
@@ -295,9 +303,7 @@ class HandoffService:
         queue = self.queue()
         for a in self.agents():
             visible = [c for c in queue if can_serve(a, c["skill"]) or a["role"] == "supervisor"]
-            await self._tell(a["id"], {"type": "queue", "queue": [{k: v for k, v in c.items() if k != "context"}
-                                                                 | {"care": c["context"].get("care", {})}
-                                                                 for c in visible]})
+            await self._tell(a["id"], {"type": "queue", "queue": [self.queue_item(c) for c in visible]})
         if self.bot is not None:
             for i, c in enumerate(queue):
                 await self.bot.push_queue(c["sender_id"], i + 1, self._eta(i + 1))

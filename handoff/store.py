@@ -214,6 +214,11 @@ class HandoffStore:
                                                expires_at=time.time() + TOKEN_TTL))
         return token, row
 
+    def revoke(self, token: str) -> None:
+        """Log a token out."""
+        with self.engine.begin() as conn:
+            conn.execute(tokens.delete().where(tokens.c.token_hash == _token_hash(token)))
+
     def agent_for_token(self, token: str) -> Row | None:
         """The agent a (valid, unexpired) token belongs to."""
         if not token:

@@ -72,3 +72,7 @@ class AssistantBotLink:
     def transcript(self, sender_id: str) -> list[dict[str, Any]]:
         """Stored events of the conversation."""
         return self.assistant.store.events(sender_id)
+
+    def intents(self) -> list[str]:
+        """The intent names the bot knows."""
+        return sorted(self.assistant.payload_intents - {"survey", "leave_message"})

@@ -90,7 +90,12 @@
   function reasonName(r) { return REASONS[r] || str(r) || "—"; }
 
   function ctxOf(chat) { return chat && chat.context && typeof chat.context === "object" ? chat.context : {}; }
-  function careOf(chat) { var c = ctxOf(chat).care; return c && typeof c === "object" ? c : {}; }
+  /** Care info: inside the context, or at the top level of queue items (queue frames carry no context). */
+  function careOf(chat) {
+    var c = ctxOf(chat).care;
+    if (!(c && typeof c === "object") && chat) c = chat.care;
+    return c && typeof c === "object" ? c : {};
+  }
   function arr(v) { return Array.isArray(v) ? v : []; }
 
   /** Care flags shown as badges: elderly customer, emotional customer. */
@@ -149,8 +154,10 @@
 
   // ------------------------------------------------------------------ toasts
   function toast(text, kind) {
+    var box = $("toasts");
     var t = el("div", "toast" + (kind ? " " + kind : ""), text);
-    $("toasts").appendChild(t);
+    box.appendChild(t);
+    while (box.childNodes.length > 4) box.removeChild(box.firstChild);
     window.setTimeout(function () { t.classList.add("out"); }, 3600);
     window.setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, 4200);
   }
@@ -376,6 +383,7 @@
       meta.appendChild(el("span", "chip skill", skillName(c.skill)));
       meta.appendChild(el("span", "qi-reason", reasonName(c.reason)));
       meta.appendChild(flagBadges(c));
+      if (c.requeued) meta.appendChild(el("span", "chip soft", "重新排队"));
       li.appendChild(meta);
       var pull = button("pull primary small", "接入");
       pull.title = full ? "已达接待上限" : "接入该客户";
@@ -542,6 +550,16 @@
     // messages
     v.list = el("div", "chat-messages");
     v.list.setAttribute("aria-live", "polite");
+    v.stick = true;
+    v.list.addEventListener("scroll", function () {
+      var l = v.list;
+      if (l.scrollTop === v.autoTop) return; // our own scroll (the layout may have changed since)
+      v.stick = l.scrollHeight - l.scrollTop - l.clientHeight < 60;
+    }, { passive: true });
+    if (window.ResizeObserver) {
+      // the list shrinks when suggestions / panels appear: keep the newest message in view
+      new ResizeObserver(function () { if (v.stick) toBottom(v); }).observe(v.list);
+    }
     card.appendChild(v.list);
 
     // knowledge-base suggestions
@@ -770,8 +788,14 @@
   // ------------------------------------------------------------------ messages
   function scrollMessages(v, force) {
     var list = v.list;
-    var near = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-    if (force || near) window.requestAnimationFrame(function () { list.scrollTop = list.scrollHeight; });
+    if (force) v.stick = true;
+    if (v.stick) window.requestAnimationFrame(function () { toBottom(v); });
+  }
+
+  /** Scroll to the newest message; remembers the position so its scroll event is not taken for the user's. */
+  function toBottom(v) {
+    v.list.scrollTop = v.list.scrollHeight;
+    v.autoTop = v.list.scrollTop;
   }
 
   function customLine(custom) {
@@ -786,7 +810,9 @@
       case "queue": return null;
       case "care_mode": return "〔已切换关怀模式〕";
       case "otp": return "〔请客户输入验证码〕";
-      default: return custom.type ? "〔" + str(custom.type) + "〕" : null;
+      case "ticket": return "〔工单" + (custom.ticket_id ? " T" + str(custom.ticket_id) : "") + (custom.status === "done" ? " 已完成" : "") + "〕";
+      case "agent_joined": return "〔坐席已接入〕";
+      default: return null;
     }
   }
 
@@ -813,7 +839,8 @@
       row.appendChild(g);
       row.classList.add("has-guide");
     } else {
-      var bubble = el("div", "bubble", text || line || (m.image ? "🖼 图片" : "…"));
+      var fallback = m.image ? "〔图片〕" : m.custom && m.custom.type ? "〔" + str(m.custom.type) + "〕" : "…";
+      var bubble = el("div", "bubble", text || line || fallback);
       if (text && line) bubble.appendChild(el("div", "custom-line", line));
       if (Array.isArray(m.buttons) && m.buttons.length) {
         var bs = el("div", "msg-buttons");
@@ -872,7 +899,11 @@
     });
     // local agent messages the server has not confirmed with an event id yet
     v.localMessages = v.localMessages.filter(function (lm) {
-      var dup = msgs.some(function (m) { return m && m.from === "agent" && str(m.text) === lm.text && num(m.ts, 0) >= lm.ts - 5; });
+      var dup = msgs.some(function (m) {
+        if (!m || m.from !== "agent") return false;
+        if (lm.event_id !== undefined && lm.event_id !== null) return str(m.event_id) === str(lm.event_id);
+        return str(m.text) === str(lm.text) && num(m.ts, 0) >= lm.ts - 5;
+      });
       if (!dup) v.list.appendChild(messageNode(v, lm));
       return !dup;
     });
@@ -893,7 +924,7 @@
     else v.localMessages.push(m);
     var node = messageNode(v, m);
     v.list.appendChild(node);
-    scrollMessages(v, m.from !== "customer");
+    scrollMessages(v, m.from === "agent");
     return node;
   }
 
@@ -939,7 +970,10 @@
       if (!intent) { input.focus(); return; }
       if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(intent)) { toast("意图名只能包含字母、数字和下划线", "error"); return; }
       ok.disabled = true;
-      api("POST", "/agent/messages/" + encodeURIComponent(m.event_id) + "/label", { intent: intent }).then(function () {
+      // ?sender= lets the server find the message without scanning every handed-off conversation
+      var sender = str(v.chat.sender_id);
+      var path = "/agent/messages/" + encodeURIComponent(m.event_id) + "/label" + (sender ? "?sender=" + encodeURIComponent(sender) : "");
+      api("POST", path, { intent: intent }).then(function () {
         m.intent = intent;
         m.confidence = null;
         v.intentsSeen[intent] = true;
@@ -1170,7 +1204,7 @@
       var t = el("span", "sugg-title", s.title || S.guideTitles[str(s.guide_id)] || s.guide_id);
       t.title = str(s.guide_id);
       item.appendChild(t);
-      if (s.score !== undefined && s.score !== null) item.appendChild(el("span", "sugg-score", pct(s.score)));
+      if (num(s.score, 0) >= 0.01) item.appendChild(el("span", "sugg-score", pct(s.score)));
       var b = button("send-guide tiny", "发送图文");
       b.addEventListener("click", function () { sendGuide(v, s, b); });
       item.appendChild(b);
@@ -1182,12 +1216,12 @@
   function sendGuide(v, s, btn) {
     btn.disabled = true;
     api("POST", "/agent/chats/" + encodeURIComponent(v.id) + "/guide", { guide_id: str(s.guide_id) }).then(function (data) {
-      var msg = data && data.message ? data.message : null;
       var title = s.title || S.guideTitles[str(s.guide_id)] || s.guide_id;
-      var m = msg && typeof msg === "object" && msg.custom ? msg
-        : { from: "agent", ts: Date.now() / 1000, custom: { type: "guide", guide_id: s.guide_id, title: title } };
-      m.from = "agent";
-      appendMessage(v, m, !(m.event_id !== undefined && m.event_id !== null));
+      var m = { from: "agent", ts: Date.now() / 1000, agent: S.me && S.me.name,
+                custom: { type: "guide", guide_id: s.guide_id, title: title } };
+      var hasId = data && data.event_id !== undefined && data.event_id !== null;
+      if (hasId) m.event_id = data.event_id;
+      appendMessage(v, m, !hasId);
       var shown = arr(ctxOf(v.chat).guides_shown);
       if (shown.indexOf(str(s.guide_id)) === -1) {
         v.chat.context = Object.assign({}, ctxOf(v.chat), { guides_shown: shown.concat([str(s.guide_id)]) });
@@ -1362,6 +1396,8 @@
         if (spec[0] === "phrase") {
           var saved = data && data.code ? data : spec[1];
           S.phrases[normCode(saved.code)] = saved;
+        } else if (spec[0] === "transfer" && data && data.id !== undefined && mine(data)) {
+          if (S.chats[v.id]) updateChat(S.chats[v.id], data); // routed straight back to me
         } else if (spec[0] !== "ticket") {
           removeCard(v.id, true);
         } else {
@@ -1416,11 +1452,12 @@
       try { frame = JSON.parse(ev.data); } catch (e) { return; }
       if (frame && typeof frame === "object") handleFrame(frame);
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
       if (S.ws !== ws) return;
       S.ws = null;
       window.clearInterval(S.pingTimer);
       if (S.loggedOut) { setConn("closed"); return; }
+      if (ev && ev.code === 4401) { authLost(); return; }
       setConn("retry");
       // an expired token makes the upgrade fail: /agent/me answers 401 and logs out
       api("GET", "/agent/me").catch(function () { /* handled */ });
@@ -1499,6 +1536,7 @@
         setQueue(f.queue);
         break;
       case "error":
+        if (/token/i.test(str(f.message))) break; // followed by a 4401 close
         toast("服务器：" + str(f.message), "error");
         break;
       default:
@@ -1585,12 +1623,12 @@
       var badge = el("span", "agent-status " + (STATUSES[a.status] ? a.status : "unknown"), STATUSES[a.status] || str(a.status));
       st.appendChild(badge);
       tr.appendChild(st);
-      var load = num(a.load, 0), cap = Math.max(1, num(a.capacity, 5));
+      var load = num(a.load, 0), cap = Math.max(0, num(a.capacity, 5));
       var lt = el("td", "load-cell");
       lt.appendChild(el("span", "num", load + " / " + cap));
       var bar = el("div", "load-bar mini");
-      var fillEl = el("div", "load-fill" + (load >= cap ? " full" : ""));
-      fillEl.style.width = Math.min(100, Math.round(load / cap * 100)) + "%";
+      var fillEl = el("div", "load-fill" + (cap && load >= cap ? " full" : ""));
+      fillEl.style.width = (cap ? Math.min(100, Math.round(load / cap * 100)) : 0) + "%";
       bar.appendChild(fillEl);
       lt.appendChild(bar);
       tr.appendChild(lt);
