@@ -30,7 +30,8 @@ def _lang(tracker: Tracker) -> str:
 
 
 class ActionShowGuide(Action):
-    """Show the guide in ``guide_id``: all steps at once, or one step per message in care mode."""
+    """Show the guide in ``guide_id``: all steps at once, or one step per message in care mode (or when the
+    customer asked to go step by step after a guide didn't help)."""
 
     def name(self) -> str:
         """Action name."""
@@ -39,7 +40,8 @@ class ActionShowGuide(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         """Render the guide (standard) or its next step (care mode)."""
         lang = _lang(tracker)
-        guide_id = tracker.get_slot("guide_id")
+        # the guide chosen by the dialogue, else the one named like the latest intent (plain Rasa rules)
+        guide_id = tracker.get_slot("guide_id") or (tracker.latest_message.get("intent") or {}).get("name")
         guide = guides().get(guide_id or "")
         if not guide:
             dispatcher.utter_message(response="utter_try_again")
@@ -47,7 +49,8 @@ class ActionShowGuide(Action):
         text = localized(guide, lang)
         links = {"deep_link": deep_link(guide["deep_link"]), "web_link": web_link(guide["web_link"])}
         steps = text["steps"]
-        if not tracker.get_slot("care_mode"):
+        stepwise = tracker.get_slot("care_mode") or tracker.get_slot("stepwise")
+        if not stepwise:
             cards = [{"n": i + 1, "text": s["text"], "image": image_url(s["image"])} for i, s in enumerate(steps)]
             dispatcher.utter_message(
                 text=f"{text['title']}：{text['summary']}" if lang == "zh" else f"{text['title']}: {text['summary']}",

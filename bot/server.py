@@ -277,6 +277,30 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
                             "queue_position": last[0].get("queue_position"), "context": last[0]["context"]})
         return json_response({"handoffs": out}, dumps=_dumps)
 
+    @app.get("/supervisor/report")
+    async def supervisor_report(request: Request) -> HTTPResponse:
+        """The service report for supervisors/trainers (HTML with charts, or ``?format=json``)."""
+        from .analytics.metrics import Window, compute
+        from .analytics.report import charts, render_html
+
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else request.args.get("token", "")
+        row = handoff.store.agent_for_token(token)
+        if row is None:
+            return error(401, "missing or invalid agent token", "Unauthorized")
+        if row.role not in ("supervisor", "trainer"):
+            return error(403, "the service report is for supervisors and trainers", "Forbidden")
+        try:
+            window = Window.parse(request.args.get("since"), request.args.get("until"))
+        except ValueError as exc:
+            return error(400, f"bad 'since'/'until': {exc}")
+        report = compute(store, window, handoff.store)
+        if request.args.get("format") == "json":
+            return json_response(report, dumps=_dumps)
+        from sanic.response import html as html_response
+
+        return html_response(render_html(report, charts(report)))
+
     @app.get("/widget")
     async def widget(request: Request) -> HTTPResponse:
         return await file(STATIC / "widget.html", mime_type="text/html; charset=utf-8")

@@ -269,12 +269,15 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
     async def suggestions(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
         row = service.require_owner(sid, agent)
         events = service.bot.transcript(row.sender_id) if service.bot else []
-        last = next((e for e in reversed(events) if e["type"] == "user"), None)
+        all_guides = guides()
+        users = [e for e in reversed(events) if e["type"] == "user"]
+        # the latest message that asked for something a guide answers; else simply the latest one
+        last = next((e for e in users if e.get("parse_data", {}).get("intent", {}).get("name") in all_guides),
+                    users[0] if users else None)
         out: list[dict[str, Any]] = []
         if last is not None:
             text = last.get("text", "")
             ranking = last.get("parse_data", {}).get("intent_ranking", [])
-            all_guides = guides()
             for r in ranking:
                 g = all_guides.get(r["name"])
                 if g and len(out) < 3:

@@ -15,9 +15,13 @@ COMMANDS = {
     "shell": ("bot.cli.shell", "interactive parse loop"),
     "run": ("bot.cli.run", "start the bot server (trains a model first if none exists)"),
     "benchmark": ("bot.cli.benchmark", "train and score on BANKING77 / CLINC150 / Rasa data"),
+    "report": ("bot.cli.report", "service metrics from the event store (text, JSON, HTML, PNG charts)"),
+    "review": ("bot.cli.review", "dissatisfied conversations of a week, grouped for the retrospective"),
 }
 DATA_COMMANDS = {
     "validate": ("bot.cli.data_validate", "check training data and responses"),
+    "export-corrections": ("bot.cli.data_export", "agents' corrections + uncertain handed-off messages as NLU YAML"),
+    "merge": ("bot.cli.data_merge", "add reviewed examples to the training data"),
 }
 
 

@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--care-data", nargs="*", default=None, help="care test files (default: data/care/test.yml)")
     p.add_argument("--cross-validation", type=int, metavar="N", help="N-fold cross-validation on --data "
                    "(default data/nlu) instead of testing a saved model")
+    p.add_argument("--compare", nargs=2, metavar=("MODEL_A", "MODEL_B"),
+                   help="evaluate two models on --data and show per-intent F1 changes (B minus A)")
     p.add_argument("--out", help="report folder (default: reports/<model>)")
 
 
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, model=args.model)
     if args.cross_validation:
         return _cross_validate(settings, args)
+    if args.compare:
+        return _compare(settings, args)
     pipe = NLUPipeline.from_settings(settings)
     data = args.data or ["data/test"]
     report: dict[str, Any] = {"model": pipe.model_path, "data": data}
@@ -125,4 +129,45 @@ def _cross_validate(settings: Any, args: argparse.Namespace) -> int:
                                                         [r["category"] or "none" for r in done])}}
     files = write_report(report, Path(args.out or "reports/cross-validation"))
     _print_summary(report, files)
+    return 0
+
+
+def _compare(settings: Any, args: argparse.Namespace) -> int:
+    """Per-intent F1 of model B minus model A on the same test data, worst changes first."""
+    import json
+
+    data = args.data or ["data/test"]
+    examples = load_nlu(data)
+    reports = []
+    for name in args.compare:
+        pipe = NLUPipeline.from_settings(load_settings(args.config, model=name))
+        reports.append(evaluate_intents(examples, pipe.parse_many([e.text for e in examples])))
+    a, b = reports
+    rows = []
+    for intent in sorted(set(a["intent"]["per_label"]) | set(b["intent"]["per_label"])):
+        fa = a["intent"]["per_label"].get(intent, {}).get("f1", 0.0)
+        fb = b["intent"]["per_label"].get(intent, {}).get("f1", 0.0)
+        rows.append({"intent": intent, "f1_a": fa, "f1_b": fb, "change": round(fb - fa, 4)})
+    rows.sort(key=lambda r: (r["change"], r["intent"]))
+    summary = {"model_a": args.compare[0], "model_b": args.compare[1], "data": data,
+               "intent_accuracy": [a["intent"]["accuracy"], b["intent"]["accuracy"]],
+               "category_accuracy": [a["category"]["accuracy"], b["category"]["accuracy"]],
+               "macro_f1": [a["intent"]["macro_f1"], b["intent"]["macro_f1"]], "per_intent": rows,
+               "better": b["intent"]["macro_f1"] >= a["intent"]["macro_f1"]}
+    lines = [f"# {args.compare[1]} vs {args.compare[0]} on {', '.join(data)}", "",
+             f"- intent accuracy {summary['intent_accuracy'][0]:.4f} -> {summary['intent_accuracy'][1]:.4f}",
+             f"- category accuracy {summary['category_accuracy'][0]:.4f} -> {summary['category_accuracy'][1]:.4f}",
+             f"- macro F1 {summary['macro_f1'][0]:.4f} -> {summary['macro_f1'][1]:.4f}", "",
+             "| intent | F1 A | F1 B | change |", "|---|---|---|---|"]
+    lines += [f"| {r['intent']} | {r['f1_a']:.3f} | {r['f1_b']:.3f} | {r['change']:+.3f} |" for r in rows
+              if r["change"]]
+    out = Path(args.out or "reports/compare")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    (out / "compare.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:6]))
+    changed = [r for r in rows if r["change"]]
+    for r in changed[:10] + (changed[-10:] if len(changed) > 10 else []):
+        print(f"  {r['intent']:24s} {r['f1_a']:.3f} -> {r['f1_b']:.3f} ({r['change']:+.3f})")
+    print(f"report: {out / 'compare.md'}")
     return 0

@@ -238,6 +238,7 @@ class Assistant:
         slots = dict(state.get("slots", {}))
         slots["language"] = state.get("language", "zh")
         slots["care_mode"] = bool(state.get("care_mode"))
+        slots["stepwise"] = bool(state.get("stepwise"))
         return slots
 
     def _render(self, name: str, state: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:

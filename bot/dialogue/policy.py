@@ -236,7 +236,7 @@ class Policy:
         buttons = [{"title": human, "payload": "/request_human"}]
         if pending.get("intent"):
             buttons.insert(0, {"title": stepwise, "payload": f"/{pending['intent']}"})
-            state["care_mode"] = True  # the retry goes one step at a time
+            state["stepwise"] = True  # the retry goes one step at a time
         return [Step("utter", "utter_try_again", {"buttons": buttons})]
 
     def _clarify(self, state: dict[str, Any], parse: dict[str, Any]) -> list[Step]:
@@ -275,7 +275,7 @@ class Policy:
         shown = state.setdefault("guides_shown", [])
         shown.append(gid)
         steps = [Step("slot", "guide_id", {"value": gid})]
-        if state.get("care_mode"):
+        if state.get("care_mode") or state.get("stepwise"):
             steps += [Step("slot", "guide_step", {"value": 1.0}),
                       Step("action", "action_show_guide", {"after": "care_steps",
                                                            "pending": {"type": "care_steps", "intent": intent,

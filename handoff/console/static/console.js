@@ -347,6 +347,11 @@
     $("workspace-tab").setAttribute("aria-selected", sup ? "false" : "true");
     $("supervisor-tab").setAttribute("aria-selected", sup ? "true" : "false");
     if (sup) startOverview(); else stopOverview();
+    if (sup) {
+      // the same report as `bankbot report --format html`, computed by the server for the last 7 days
+      var since = new Date(Date.now() - 7 * 86400000).toISOString().slice(0, 10);
+      $("sv-report").src = "/supervisor/report?since=" + since + "&token=" + encodeURIComponent(S.token || "");
+    }
   }
 
   $("workspace-tab").addEventListener("click", function () { showTab("workspace"); });

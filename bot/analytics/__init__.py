@@ -1,0 +1,1 @@
+"""Service analytics: metrics from the event store, reports, weekly review."""
