@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card", "现在美元汇率多少",
-            "我的卡丢了", "转账手续费怎么收", "有什么优惠活动", "谢谢", "what's my credit limit", "网点几点关门"]
+MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card",
+            "现在美元汇率多少", "我的卡丢了", "转账手续费怎么收", "有什么优惠活动", "谢谢", "what's my credit limit",
+            "网点几点关门"]
 
 
 def _port() -> int:
@@ -83,7 +84,7 @@ async def ws_customer(ws_base: str, n: int, deadline: float, lat: list[float]) -
             try:
                 while True:
                     await asyncio.wait_for(ws.recv(), 0.05)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 

@@ -114,8 +114,8 @@ async def _throughput(base: str, customers: int, messages: int, texts: list[str]
 
     async def one(i: int, client: httpx.AsyncClient) -> int:
         for k in range(messages):
-            r = await client.post(base + "/webhooks/rest/webhook",
-                                  json={"sender": f"tp-{i}-{time.time_ns()}", "message": texts[(i * 7 + k) % len(texts)]})
+            text = texts[(i * 7 + k) % len(texts)]
+            r = await client.post(base + "/webhooks/rest/webhook", json={"sender": f"tp-{i}-{k}", "message": text})
             r.raise_for_status()
         return messages
 
