@@ -284,3 +284,22 @@ def test_waiting_customer_can_leave_a_message(srv: BotServer) -> None:
                        headers={"authorization": f"Bearer {srv.token}"}).json()["events"]
     ticket = [e for e in events if e["type"] == "ticket"]
     assert ticket and ticket[0]["text"].startswith("请明天上午") and ticket[0]["ticket_id"] >= 1
+
+
+def test_agents_cli_adds_an_agent_who_can_log_in(tmp_path: Path) -> None:
+    from .conftest import run_cli
+
+    env = {"BANKBOT_DATA_DIR": str(tmp_path), "BANKBOT_AGENT_PASSWORD": "s3cret-pass"}
+    proc = run_cli("agents", "add", "sun.li", "--name", "孙丽", "--skills", "inquiry,general", "--capacity", "3",
+                   env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert run_cli("agents", "set", "sun.li", "--skills", "inquiry", "--capacity", "7", env=env).returncode == 0
+    listed = [json.loads(line) for line in run_cli("agents", "list", env=env).stdout.decode().splitlines()]
+    sun = next(a for a in listed if a["username"] == "sun.li")
+    assert sun["capacity"] == 7 and sun["skills"] == ["inquiry"] and sun["name"] == "孙丽"
+    bad = run_cli("agents", "add", "x", "--skills", "astrology", env=env)
+    assert bad.returncode == 1 and "unknown skills" in bad.stderr.decode()
+    from handoff.store import HandoffStore
+
+    store = HandoffStore(f"sqlite:///{tmp_path / 'bankbot.db'}")
+    assert store.login("sun.li", "s3cret-pass") is not None and store.login("sun.li", "wrong") is None

@@ -17,6 +17,7 @@ COMMANDS = {
     "benchmark": ("bot.cli.benchmark", "train and score on BANKING77 / CLINC150 / Rasa data"),
     "report": ("bot.cli.report", "service metrics from the event store (text, JSON, HTML, PNG charts)"),
     "review": ("bot.cli.review", "dissatisfied conversations of a week, grouped for the retrospective"),
+    "agents": ("bot.cli.agents", "list, add and configure agents of the human side"),
 }
 DATA_COMMANDS = {
     "validate": ("bot.cli.data_validate", "check training data and responses"),
