@@ -92,10 +92,12 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     from handoff.queue import HandoffService
     from handoff.store import HandoffStore
 
+    from .db import make_engine
     from .dialogue.bot_link import AssistantBotLink
 
-    store = TrackerStore(settings.database)
-    handoff = HandoffService(HandoffStore(settings.database))
+    engine = make_engine(settings.database)
+    store = TrackerStore(engine)
+    handoff = HandoffService(HandoffStore(engine))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
     assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents), gateway=handoff)
     handoff.bot = AssistantBotLink(assistant)
@@ -269,12 +271,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     async def handoffs(request: Request) -> HTTPResponse:
         if not authorized(request):
             return error(401, "missing or invalid API token", "Unauthorized")
-        out = []
-        for conv in store.conversations_where("handoff_status", "queued"):
-            last = store.events(conv.sender_id, types=["handoff"])[-1:]
-            if last:
-                out.append({"sender_id": conv.sender_id, "reason": last[0]["reason"],
-                            "queue_position": last[0].get("queue_position"), "context": last[0]["context"]})
+        out = [{"sender_id": c["sender_id"], "status": "queued", "queue_position": i + 1, "reason": c["reason"],
+                "context": c["context"]} for i, c in enumerate(handoff.queue())]
+        out += [{"sender_id": c["sender_id"], "status": "assigned", "agent_id": c["agent_id"], "reason": c["reason"],
+                 "context": c["context"]} for c in map(handoff.chat, (r.id for r in handoff.store.sessions_with(
+                     "assigned")))]
         return json_response({"handoffs": out}, dumps=_dumps)
 
     @app.get("/supervisor/report")

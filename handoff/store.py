@@ -10,7 +10,6 @@ import hmac
 import json
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,8 +21,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     insert,
     select,
     update,
@@ -153,20 +150,9 @@ def session_dict(row: Row) -> dict[str, Any]:
 class HandoffStore:
     """Tables of the handoff service."""
 
-    def __init__(self, url: str) -> None:
-        """Connect to the shared database and create the ``ho_*`` tables."""
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(conn: Any, _record: Any) -> None:
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=FULL")
-                cur.close()
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+    def __init__(self, engine: Engine) -> None:
+        """Use the engine the bot's tracker store uses (same database) and create the ``ho_*`` tables."""
+        self.engine = engine
         metadata.create_all(self.engine)
 
     # ------------------------------------------------------------------ agents

@@ -299,7 +299,8 @@ def test_agents_cli_adds_an_agent_who_can_log_in(tmp_path: Path) -> None:
     assert sun["capacity"] == 7 and sun["skills"] == ["inquiry"] and sun["name"] == "孙丽"
     bad = run_cli("agents", "add", "x", "--skills", "astrology", env=env)
     assert bad.returncode == 1 and "unknown skills" in bad.stderr.decode()
+    from bot.db import make_engine
     from handoff.store import HandoffStore
 
-    store = HandoffStore(f"sqlite:///{tmp_path / 'bankbot.db'}")
+    store = HandoffStore(make_engine(f"sqlite:///{tmp_path / 'bankbot.db'}"))
     assert store.login("sun.li", "s3cret-pass") is not None and store.login("sun.li", "wrong") is None

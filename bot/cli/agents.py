@@ -8,6 +8,7 @@ import json
 import os
 
 from ..config import load_settings
+from ..db import make_engine
 
 SKILLS = ("consultation", "inquiry", "operation", "value_added", "general")
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """List agents, add one, or change capacity/skills."""
     from handoff.store import HandoffStore, agent_dict
 
-    store = HandoffStore(load_settings(args.config).database)
+    store = HandoffStore(make_engine(load_settings(args.config).database))
     if args.action == "list":
         for row in store.all_agents():
             print(json.dumps(agent_dict(row), ensure_ascii=False))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..analytics.metrics import Window, load_events
 from ..config import load_settings
+from ..db import make_engine
 from ..dialogue.store import TrackerStore
 from ..nlu.review_data import export_corrections
 
@@ -25,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     window = Window.parse(args.since)
-    labels = [r for r in HandoffStore(settings.database).all_labels() if r.created_at >= window.start]
-    convs = load_events(TrackerStore(settings.database), window)
+    labels = [r for r in HandoffStore(make_engine(settings.database)).all_labels() if r.created_at >= window.start]
+    convs = load_events(TrackerStore(make_engine(settings.database)), window)
     out = Path(args.out or Path("data/review") / dt.date.today().isoformat())
     summary = export_corrections(labels, convs, [settings.nlu_data], out, settings.confirm_threshold)
     print(f"corrections by intent:    {summary['corrections'] or '-'}")

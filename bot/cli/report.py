@@ -9,6 +9,7 @@ from pathlib import Path
 from ..analytics.metrics import Window, compute
 from ..analytics.report import charts, render_html, render_text
 from ..config import load_settings
+from ..db import make_engine
 from ..dialogue.store import TrackerStore
 
 
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     window = Window.parse(args.since, args.until)
-    report = compute(TrackerStore(settings.database), window, HandoffStore(settings.database))
+    engine = make_engine(settings.database)
+    report = compute(TrackerStore(engine), window, HandoffStore(engine))
     pngs = charts(report) if args.out or args.format == "html" else {}
     body = {"text": lambda: render_text(report), "json": lambda: json.dumps(report, ensure_ascii=False, indent=2),
             "html": lambda: render_html(report, pngs)}[args.format]()

@@ -42,19 +42,12 @@ class HandoffGateway(Protocol):
         """Queue the conversation; returns at least ``queue_position`` and ``eta_seconds``."""
 
 
-class StoreQueueGateway:
-    """Minimal gateway until the handoff service is plugged in: position = queued conversations."""
-
-    def __init__(self, store: TrackerStore, seconds_per_chat: int = 120) -> None:
-        """Count queued conversations in ``store``."""
-        self.store = store
-        self.seconds_per_chat = seconds_per_chat
+class NoHumanGateway:
+    """Used when no handoff service is plugged in: the escalation is recorded, nobody is queued."""
 
     def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
-        """Position among conversations already waiting, and a rough wait estimate."""
-        waiting = [c for c in self.store.conversations_where("handoff_status", "queued") if c.sender_id != sender_id]
-        position = len(waiting) + 1
-        return {"queue_position": position, "eta_seconds": position * self.seconds_per_chat}
+        """No queue: position and wait unknown."""
+        return {"queue_position": None, "eta_seconds": None}
 
 
 @dataclass
@@ -111,7 +104,7 @@ class Assistant:
         self.policy = policy
         self.responses = responses or Responses()
         self.otp = otp or StubOTPVerifier()
-        self.gateway: HandoffGateway = gateway or StoreQueueGateway(store)
+        self.gateway: HandoffGateway = gateway or NoHumanGateway()
         self.executor = ActionExecutor()
         self.executor.register_package("actions")
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

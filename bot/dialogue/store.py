@@ -13,7 +13,6 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -25,8 +24,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     insert,
     select,
     update,
@@ -72,21 +69,11 @@ def _json(data: Any) -> str:
 class TrackerStore:
     """Persistence of conversations and their events."""
 
-    def __init__(self, url: str) -> None:
-        """Connect (creating tables and, for SQLite, the folder) to ``url``."""
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    def __init__(self, database: str | Engine) -> None:
+        """Use an engine, or connect to a URL (see :func:`bot.db.make_engine`); creates the tables."""
+        from ..db import make_engine
 
-            @event.listens_for(self.engine, "connect")
-            def _sqlite_pragmas(conn: Any, _record: Any) -> None:
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=FULL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+        self.engine: Engine = make_engine(database) if isinstance(database, str) else database
         metadata.create_all(self.engine)
 
     def load(self, sender_id: str, channel: str = "rest") -> Conversation:
@@ -125,14 +112,3 @@ class TrackerStore:
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return [{"id": r.id, "ts": r.ts, "type": r.type, **json.loads(r.data)} for r in rows]
-
-    def conversations_where(self, key: str, value: Any) -> list[Conversation]:
-        """Conversations whose state has ``state[key] == value`` (small installs; scans states)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(conversations).order_by(conversations.c.updated_at)).all()
-        out = []
-        for r in rows:
-            state = json.loads(r.state)
-            if state.get(key) == value:
-                out.append(Conversation(r.sender_id, r.channel, state, r.created_at, False))
-        return out

@@ -4,7 +4,7 @@ misclassified examples; a Markdown report that tells a trainer what to fix first
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,11 +227,3 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"\nFalse-positive rate on {care['neutral_banking_n']} neutral banking questions: "
                          + ", ".join(f"{k} {v:.2%}" for k, v in care["neutral_banking_fpr"].items()))
     return "\n".join(lines) + "\n"
-
-
-def group_by(items: Iterable[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
-    """Group dicts by a key (helper for reports)."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for it in items:
-        out[str(it.get(key))].append(it)
-    return dict(out)
