@@ -258,7 +258,7 @@ def main() -> int:  # noqa: C901 - a linear script
     report["ratios_bankbot_over_rasa"] = {
         k: round(b[k] / r[k], 3) for k in ("train_seconds", "server_start_seconds", "parse_ms_p50", "parse_ms_p99",
                                            "rest_messages_per_second", "intent_accuracy", "category_accuracy")
-        if r.get(k)}
+        if r.get(k) and b.get(k) is not None}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rasa_side_by_side.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))

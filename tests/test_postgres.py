@@ -9,6 +9,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +27,13 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_url() -> Iterator[str]:
     if not BIN:
         pytest.skip("PostgreSQL server not installed (apt-get install postgresql); .ci/run installs it")
     pytest.importorskip("psycopg", reason="psycopg (pip) is not installed")
     bindir = BIN[-1]
-    root = tmp_path_factory.mktemp("pg")
+    # not under pytest's tmp folder: that one is private to root and the server runs as `postgres`
+    root = Path(tempfile.mkdtemp(prefix="bankbot-pg-"))
     data, sock = root / "data", root / "sock"
     data.mkdir()
     sock.mkdir()
@@ -52,6 +54,7 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"]),
                        capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_stores_on_postgres(pg_url: str) -> None:
