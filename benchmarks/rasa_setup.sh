@@ -14,4 +14,4 @@ if [ ! -x "$ENV_DIR/bin/rasa" ]; then
   "$ENV_DIR/bin/pip" install --quiet --upgrade pip
   "$ENV_DIR/bin/pip" install --quiet rasa==3.6.21 jieba==0.42.1
 fi
-RASA_TELEMETRY_ENABLED=false "$ENV_DIR/bin/rasa" --version | head -n 3
+RASA_TELEMETRY_ENABLED=false "$ENV_DIR/bin/rasa" --version 2>/dev/null | sed -n 1,3p
