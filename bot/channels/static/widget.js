@@ -509,12 +509,34 @@
     if (hasContent) append(row);
   }
 
+  // care mode: a message may ask for slower pacing (custom.pacing_ms); the bot messages after it wait
+  var botQueue = [];
+  var pacingUntil = 0;
+  var pacingTimer = null;
+
+  function drainBotQueue() {
+    pacingTimer = null;
+    while (botQueue.length) {
+      var wait = pacingUntil - Date.now();
+      if (wait > 0) {
+        showTyping();
+        pacingTimer = window.setTimeout(drainBotQueue, wait);
+        return;
+      }
+      var m = botQueue.shift();
+      hideTyping();
+      renderMessage(m, "bot");
+      var pace = m && m.custom && Number(m.custom.pacing_ms);
+      if (pace > 0) pacingUntil = Date.now() + Math.min(pace, 5000);
+    }
+  }
+
   function onFrame(frame) {
     if (!frame || typeof frame !== "object") return;
     switch (frame.type) {
       case "bot":
-        hideTyping();
-        renderMessage(frame.message, "bot");
+        botQueue.push(frame.message);
+        if (!pacingTimer) drainBotQueue();
         break;
       case "agent":
         hideTyping();
