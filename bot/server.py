@@ -8,7 +8,6 @@ channel), ``/webhooks/websocket`` (widget channel with server push), ``GET /widg
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import secrets
@@ -83,9 +82,12 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.ctx.token = api_token(settings)
     max_body = settings.max_message_chars * 8 + 4096
 
+    from .channels.batching import ParseBatcher
+
+    batcher = ParseBatcher(app.ctx.nlu, app.ctx.executor)
+
     async def parse_text(text: Any) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(app.ctx.executor, app.ctx.nlu.parse, text)
+        return await batcher.parse(text)
 
     from actions.guides import guides
     from handoff.api import create_blueprint
