@@ -8,8 +8,11 @@ channel), ``/webhooks/websocket`` (widget channel with server push), ``GET /widg
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
+import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,9 +22,17 @@ from sanic import Request, Sanic, Websocket
 from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
 
+from actions.guides import guides
+from handoff.api import create_blueprint
+from handoff.queue import HandoffService
+from handoff.store import HandoffStore
+
 from . import __version__
+from .channels.batching import ParseBatcher
 from .config import Settings
+from .db import make_engine
 from .dialogue.assistant import Assistant, InputError, validate_sender
+from .dialogue.bot_link import AssistantBotLink
 from .dialogue.policy import Policy, PolicyConfig
 from .dialogue.store import TrackerStore
 from .nlu.pipeline import NLUPipeline, ParseInputError
@@ -58,8 +69,6 @@ def read_json(request: Request, max_bytes: int) -> tuple[Any, HTTPResponse | Non
 def api_token(settings: Settings) -> str:
     """The token for the conversation/handoff APIs: ``BANKBOT_API_TOKEN``, else one kept in the data dir."""
     token = str(settings.extra.get("api_token") or "")
-    import os
-
     token = os.environ.get("BANKBOT_API_TOKEN", token)
     if token:
         return token
@@ -82,20 +91,10 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.ctx.token = api_token(settings)
     max_body = settings.max_message_chars * 8 + 4096
 
-    from .channels.batching import ParseBatcher
-
     batcher = ParseBatcher(app.ctx.nlu, app.ctx.executor)
 
     async def parse_text(text: Any) -> dict[str, Any]:
         return await batcher.parse(text)
-
-    from actions.guides import guides
-    from handoff.api import create_blueprint
-    from handoff.queue import HandoffService
-    from handoff.store import HandoffStore
-
-    from .db import make_engine
-    from .dialogue.bot_link import AssistantBotLink
 
     engine = make_engine(settings.database)
     store = TrackerStore(engine)
@@ -130,9 +129,6 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
 
     def conversation_token(sender_id: str) -> str:
         """Secret that lets a customer read their own conversation (HMAC of the sender id)."""
-        import hashlib
-        import hmac
-
         return hmac.new(app.ctx.token.encode(), sender_id.encode(), hashlib.sha256).hexdigest()[:32]
 
     def may_read(request: Request, sender_id: str) -> bool:
