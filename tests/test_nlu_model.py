@@ -132,3 +132,29 @@ def test_training_is_deterministic(tmp_path: Path, model_env: dict[str, str]) ->
     assert outs[0] == outs[1]
     meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
     assert meta["seed"] == 42 and len(meta["data_hash"]) == 16 and meta["versions"]["torch"].startswith("2.13")
+
+
+def test_fallback_threshold_policies() -> None:
+    """The benchmark policy trades a bounded bit of in-scope accuracy for out-of-scope recall."""
+    import numpy as np
+
+    from bot.nlu.model import choose_fallback_threshold
+
+    rng = np.random.default_rng(0)
+    n_in, n_oos, classes, oos = 400, 10, 5, 4
+    labels = np.concatenate([rng.integers(0, 4, n_in), np.full(n_oos, oos)])
+    logits = rng.normal(0, 1, (n_in + n_oos, classes))
+    logits[np.arange(n_in), labels[:n_in]] += rng.uniform(0.5, 6.0, n_in)  # in-scope: mostly confident
+    accuracy = choose_fallback_threshold(logits, labels, oos)
+    floor = choose_fallback_threshold(logits, labels, oos, policy="in_scope_floor")
+    assert 0.0 <= accuracy <= 0.5 and accuracy <= floor <= 0.9
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    ins = labels != oos
+
+    def in_scope_acc(t: float) -> float:
+        pred = np.where(p[ins].max(1) < t, oos, p[ins].argmax(1))
+        return float((pred == labels[ins]).mean())
+
+    best = max(in_scope_acc(t) for t in np.arange(0, 0.91, 0.025))
+    assert in_scope_acc(floor) >= best - 0.01 - 1e-9
+    assert (p[~ins].max(1) < floor).sum() >= (p[~ins].max(1) < accuracy).sum()

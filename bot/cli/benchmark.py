@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     encoder = make_encoder(settings.encoder_backend, settings.models_dir, settings.encoder_threads or None)
     started = time.time()
     model = NLUModel.train(train, [], encoder, settings.encoder_backend, TrainConfig(seed=args.seed),
-                           log=lambda s: None, oos_label=OOS if args.format == "clinc150" else None)
+                           log=lambda s: None, oos_label=OOS if args.format == "clinc150" else None,
+                           oos_policy="in_scope_floor")
     train_seconds = time.time() - started
     probs = model.predict(featurize(encoder, [e.text for e in test]))["intent"]
     threshold = float(model.config.get("fallback_threshold", 0.0)) if args.format == "clinc150" else 0.0

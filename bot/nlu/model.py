@@ -114,6 +114,7 @@ class NLUModel:
         log: Callable[[str], None] = print,
         featurize_fn: Callable[[list[str]], Featurized] | None = None,
         oos_label: str | None = "out_of_scope",
+        oos_policy: str = "accuracy",
     ) -> "NLUModel":
         """Train intent/category heads (and the care head when care examples are given)."""
         cfg = cfg or TrainConfig()
@@ -146,7 +147,8 @@ class NLUModel:
             for s in specs
         }
         threshold = choose_fallback_threshold(val_logits["intent"] / temps[0], targets["intent"][split.valid],
-                                              intents.index(oos_label) if oos_label in intents else -1)
+                                              intents.index(oos_label) if oos_label in intents else -1,
+                                              policy=oos_policy)
         log(f"validation accuracy (15% held out of training data): {val_acc}; temperatures {temps}; "
             f"fallback threshold {threshold}")
         net = _fit(f, targets, w, specs, cfg, list(range(len(examples))), log, "final run")
@@ -254,11 +256,14 @@ class NLUModel:
 
 
 def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index: int,
-                              tolerance: float = 0.0) -> float:
-    """Highest confidence threshold whose validation accuracy is within ``tolerance`` of the best.
+                              tolerance: float = 0.0, policy: str = "accuracy", in_scope_drop: float = 0.01) -> float:
+    """The confidence threshold below which a message is answered as out of scope.
 
-    Below the threshold a message is answered as out of scope. A higher threshold sends more
-    uncertain messages to clarification, so among near-equal thresholds the highest one is kept.
+    ``accuracy`` (the product's default): the highest threshold whose validation accuracy is within
+    ``tolerance`` of the best; a higher threshold sends more uncertain messages to clarification, so among
+    near-equal thresholds the highest one is kept. ``in_scope_floor`` (for out-of-scope benchmarks whose
+    validation slice holds few out-of-scope examples): the highest threshold that keeps in-scope accuracy
+    within ``in_scope_drop`` of its best, i.e. the most out-of-scope recall for a bounded in-scope cost.
     """
     valid = labels >= 0
     z = logits[valid] - logits[valid].max(1, keepdims=True)
@@ -266,6 +271,12 @@ def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index:
     y = labels[valid]
     if len(y) == 0 or oos_index < 0:
         return 0.3
+    if policy == "in_scope_floor":
+        ins = y != oos_index
+        grid = np.round(np.arange(0.0, 0.91, 0.025), 3)
+        in_accs = [float((np.where(p[ins].max(1) < t, oos_index, p[ins].argmax(1)) == y[ins]).mean()) for t in grid]
+        floor = max(in_accs) - in_scope_drop
+        return float(max(t for t, a in zip(grid, in_accs, strict=True) if a >= floor))
     grid = np.round(np.arange(0.0, 0.51, 0.025), 3)
     accs = []
     for t in grid:
