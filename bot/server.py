@@ -176,12 +176,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         missing = [k for k in ("sender", "message") if k not in payload]
         if missing:
             return error(400, f"missing field(s): {', '.join(missing)}")
-        new = isinstance(payload["sender"], str) and store.load(payload["sender"]).is_new
         try:
             turn = await assistant.handle(payload["sender"], payload["message"], "rest", payload.get("metadata"))
         except InputError as exc:
             return error(400, str(exc))
-        headers = {"X-Conversation-Token": conversation_token(payload["sender"])} if new else None
+        headers = {"X-Conversation-Token": conversation_token(payload["sender"])} if turn.new_conversation else None
         return json_response(turn.messages, dumps=_dumps, headers=headers)
 
     @app.get("/conversations/<sender>/messages")

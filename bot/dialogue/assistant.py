@@ -57,6 +57,8 @@ class Turn:
     messages: list[dict[str, Any]]
     user_event_id: int
     parse: dict[str, Any] = field(default_factory=dict)
+    #: this message started the conversation
+    new_conversation: bool = False
 
 
 def validate_sender(sender: Any) -> str:
@@ -136,6 +138,7 @@ class Assistant:
                 except ParseInputError as exc:
                     raise InputError(str(exc)) from exc
             conv = self.store.load(sender_id, channel)
+            new_conversation = conv.is_new
             state = conv.state
             if parse.get("language") in ("zh", "en"):
                 state["language"] = parse["language"]
@@ -156,7 +159,7 @@ class Assistant:
                 forward = getattr(self.gateway, "on_customer_message", None)
                 if forward is not None:
                     await forward(sender_id, user_id, user_event["text"], parse)
-                return Turn([], user_id, parse)
+                return Turn([], user_id, parse, new_conversation)
             if parse["intent"]["name"] == "survey" and parse.get("from_button"):
                 data = parse.get("payload_data", {})
                 messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
@@ -171,7 +174,7 @@ class Assistant:
         for m in messages:
             m["recipient_id"] = sender_id
         await self.notify(sender_id, messages)
-        return Turn(messages, user_id, parse)
+        return Turn(messages, user_id, parse, new_conversation)
 
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
         """Store a survey answer (score 1–5; reason/comment optional) and thank the customer."""

@@ -286,11 +286,7 @@ class Policy:
         if queue:
             state["queue"] = queue[1:]
             return steps + self._solve(state, queue[0])
-        state["pending"] = {"type": "followup", "intent": intent, "guide": gid}
-        yes, no = ("解决了", "还是不行") if lang == "zh" else ("Yes, solved", "Still not working")
-        steps.append(Step("utter", "utter_followup", {"buttons": [{"title": yes, "payload": "/affirm"},
-                                                                   {"title": no, "payload": "/deny"}]}))
-        return steps
+        return steps + self._followup(state, intent, gid)
 
     def after_otp(self, state: dict[str, Any], intent: str, ok: bool) -> list[Step]:
         """Continue after the OTP was checked."""
@@ -311,9 +307,14 @@ class Policy:
         if not finished:
             state["pending"] = pending
             return []
-        lang = state.get("language", "zh")
-        state["pending"] = {"type": "followup", "intent": pending.get("intent"), "guide": pending.get("guide")}
-        yes, no = ("解决了", "还是不行") if lang == "zh" else ("Yes, solved", "Still not working")
+        return self._followup(state, pending.get("intent"), pending.get("guide"))
+
+    @staticmethod
+    def _followup(state: dict[str, Any], intent: str | None, guide: str | None) -> list[Step]:
+        """Ask "did this solve it?" after a solution, with yes / still-not-working buttons."""
+        state["pending"] = {"type": "followup", "intent": intent, "guide": guide}
+        zh = state.get("language", "zh") == "zh"
+        yes, no = ("解决了", "还是不行") if zh else ("Yes, solved", "Still not working")
         return [Step("utter", "utter_followup", {"buttons": [{"title": yes, "payload": "/affirm"},
                                                               {"title": no, "payload": "/deny"}]})]
 
