@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, BotServer, run_cli
+from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer, run_cli
 
 PASSWORDS = {"li.na": "demo-agent-1", "zhao.min": "demo-super-1"}
 
@@ -186,17 +186,14 @@ def test_weekly_review(history: History) -> None:
 
 
 def test_supervisor_page_in_browser(history: History) -> None:
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("chromium is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import expect, sync_playwright
 
     shots = ROOT / "test-output" / "analytics"
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
             page.set_default_timeout(20_000)

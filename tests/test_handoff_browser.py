@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, BotServer
+from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk); browser tests skipped",
                 allow_module_level=True)
@@ -23,8 +22,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) i
 from playwright.sync_api import Page, expect  # noqa: E402
 
 SHOTS = ROOT / "test-output" / "handoff"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 
 
@@ -52,7 +49,7 @@ def customer_says(page: Page, text: str) -> None:
 def test_widget_to_console_and_back(srv: BotServer) -> None:
     sender = "e2e-" + uuid.uuid4().hex[:8]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             console = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
             widget = browser.new_context(viewport={"width": 400, "height": 800}, locale="zh-CN").new_page()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .conftest import CHROMIUM, CHROMIUM_ARGS
+
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk); browser tests skipped",
                 allow_module_level=True)
@@ -25,8 +26,6 @@ from playwright.sync_api import Browser, Page, expect  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "widget"
 TIMEOUT_MS = 15_000
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 # a phone-sized viewport: the widget is an in-app chat
 PHONE = {"viewport": {"width": 400, "height": 800}, "device_scale_factor": 1, "locale": "zh-CN",
@@ -36,7 +35,7 @@ PHONE = {"viewport": {"width": 400, "height": 800}, "device_scale_factor": 1, "l
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield b
         finally:

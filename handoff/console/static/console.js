@@ -1603,13 +1603,7 @@
       tr.appendChild(wait);
       qb.appendChild(tr);
     });
-    if (!qb.childNodes.length) {
-      var e = el("tr");
-      var td0 = el("td", "empty-cell", "暂无排队");
-      td0.colSpan = 6;
-      e.appendChild(td0);
-      qb.appendChild(e);
-    }
+    if (!qb.childNodes.length) emptyRow(qb, "暂无排队", 6);
 
     var ab = $("sv-agents");
     clear(ab);
@@ -1639,13 +1633,16 @@
       tr.appendChild(lt);
       ab.appendChild(tr);
     });
-    if (!ab.childNodes.length) {
-      var e2 = el("tr");
-      var td1 = el("td", "empty-cell", "暂无坐席");
-      td1.colSpan = 5;
-      e2.appendChild(td1);
-      ab.appendChild(e2);
-    }
+    if (!ab.childNodes.length) emptyRow(ab, "暂无坐席", 5);
+  }
+
+  /** One full-width "nothing here" row in a table body. */
+  function emptyRow(tbody, text, cols) {
+    var tr = el("tr");
+    var td = el("td", "empty-cell", text);
+    td.colSpan = cols;
+    tr.appendChild(td);
+    tbody.appendChild(tr);
   }
 
   // ------------------------------------------------------------------ timers + boot
