@@ -29,7 +29,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: bytes | None =
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder private to this test session (encoder cache + trained models)."""
+    """A models folder private to this test session (encoder cache + trained models).
+
+    ``BANKBOT_TEST_MODELS_DIR`` names a persistent folder instead (a developer's shortcut: the encoder cache
+    and, with ``BANKBOT_TEST_MODEL``, a trained model are reused across sessions; CI never sets it).
+    """
+    shared = os.environ.get("BANKBOT_TEST_MODELS_DIR")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     return tmp_path_factory.mktemp("models")
 
 
@@ -41,7 +49,14 @@ def model_env(models_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def trained_model(models_dir: Path, model_env: dict[str, str]) -> Path:
-    """The full model (project data + public data + care data), trained through the CLI."""
+    """The full model (project data + public data + care data), trained through the CLI.
+
+    ``BANKBOT_TEST_MODEL`` names an already trained model to use instead (only valid while data/ and the NLU
+    code are unchanged since it was trained; CI never sets it).
+    """
+    reuse = os.environ.get("BANKBOT_TEST_MODEL")
+    if reuse and (Path(reuse) / "model.json").is_file():
+        return Path(reuse)
     out = models_dir / "session-model"
     proc = run_cli("train", "--out", str(out), env=model_env)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
