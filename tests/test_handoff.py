@@ -162,10 +162,10 @@ def test_capacity_and_priority(srv: BotServer) -> None:
     auth = login(srv.base, "wang.lei")  # capacity 5
     # queue first, with nobody online: a normal chat, then a distressed elderly customer
     normal, out = customer(srv.base, "转人工")
-    assert handoff_info(out)["queue_position"] == 1
+    assert handoff_info(out)["queue_position"] == 0, "alone in the queue: nobody ahead"
     care_sender, _ = customer(srv.base, "我七十多了眼睛看不清")
     _, out = customer(srv.base, "转人工", care_sender)
-    assert handoff_info(out)["queue_position"] == 1, "high priority goes first"
+    assert handoff_info(out)["queue_position"] == 0, "high priority goes first: nobody ahead"
     queue = httpx.get(srv.base + "/agent/queue", headers=auth).json()
     assert [q["sender_id"] for q in queue] == [care_sender, normal]
     assert queue[0]["priority"] == "high" and queue[1]["priority"] == "normal"
