@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import secrets
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from sanic.response import json as json_response
 
 from actions.guides import guides
 from handoff.api import create_blueprint
-from handoff.queue import HandoffService
+from handoff.queue import HandoffService, seed_demo_agents
 from handoff.store import HandoffStore
 
 from . import __version__
@@ -33,8 +34,11 @@ from .config import Settings
 from .db import make_engine
 from .dialogue.assistant import Assistant, InputError, validate_sender
 from .dialogue.bot_link import AssistantBotLink
+from .dialogue.identity import OTPVerifier, StubOTPVerifier
 from .dialogue.policy import Policy, PolicyConfig
 from .dialogue.store import TrackerStore
+from .hardening import error_body, install
+from .inputs import BadInput, parse_id, parse_json_body
 from .nlu.pipeline import NLUPipeline, ParseInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +48,8 @@ _app_ids = itertools.count()
 
 
 def error(status: int, message: str, reason: str = "BadRequest") -> HTTPResponse:
-    """A Rasa-style error body with a clear message."""
-    return json_response({"version": __version__, "status": "failure", "message": message, "reason": reason,
-                          "code": status}, status=status)
+    """A Rasa-style error body with a clear message (the one error shape, see :mod:`bot.hardening`)."""
+    return json_response({**error_body(status, message), "reason": reason}, status=status)
 
 
 def _dumps(obj: Any) -> str:
@@ -55,15 +58,10 @@ def _dumps(obj: Any) -> str:
 
 def read_json(request: Request, max_bytes: int) -> tuple[Any, HTTPResponse | None]:
     """Parse the request body as JSON, or return the 4xx response to send."""
-    body = request.body or b""
-    if len(body) > max_bytes:
-        return None, error(413, f"request body too large ({len(body)} bytes, at most {max_bytes})", "PayloadTooLarge")
-    if not body.strip():
-        return None, error(400, "request body is empty; send a JSON object")
     try:
-        return json.loads(body.decode("utf-8")), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, error(400, f"request body is not valid JSON: {exc}")
+        return parse_json_body(request.body, max_bytes), None
+    except BadInput as exc:
+        return None, error(exc.status, str(exc), "PayloadTooLarge" if exc.status == 413 else "BadRequest")
 
 
 def api_token(settings: Settings) -> str:
@@ -80,9 +78,30 @@ def api_token(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: str | None = None) -> Sanic:
-    """Build the bot's Sanic app; loads the NLU pipeline from ``settings`` unless one is given."""
+def announce(message: str) -> None:
+    """A start-up warning operators must not miss (stderr, framed)."""
+    line = "!" * 78
+    print(f"{line}\n!! {message}\n{line}", file=sys.stderr, flush=True)
+
+
+def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: str | None = None,
+               otp: OTPVerifier | None = None) -> Sanic:
+    """Build the bot's Sanic app; loads the NLU pipeline from ``settings`` unless one is given.
+
+    ``otp`` is the bank's passcode service; without one the development stub is used, which is
+    announced at start and refused when ``BANKBOT_ENV=production``.
+    """
+    production = settings.env.strip().lower() == "production"
+    otp = otp or StubOTPVerifier()
+    if isinstance(otp, StubOTPVerifier):
+        if production:
+            raise RuntimeError("BANKBOT_ENV=production needs the bank's OTP service: the stub verifier accepts "
+                               "any 6 digits; pass otp= to create_app")
+        announce("identity check uses the STUB OTP verifier: any 6 digits but 000000 pass (development only)")
+    if settings.demo and production:
+        raise RuntimeError("demo agents (published passwords) are refused when BANKBOT_ENV=production")
     app = Sanic(name or f"bankbot_{next(_app_ids)}")
+    install(app)
     app.config.REQUEST_MAX_SIZE = max(1_000_000, settings.max_message_chars * 8)
     app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     app.ctx.settings = settings
@@ -100,7 +119,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     store = TrackerStore(engine)
     handoff = HandoffService(HandoffStore(engine))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
-    assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents), gateway=handoff)
+    assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents), gateway=handoff, otp=otp)
+    if settings.demo:
+        added = seed_demo_agents(handoff.store)
+        announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "
+                 f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
     app.ctx.store = store
     app.ctx.assistant = assistant
@@ -193,9 +216,9 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         if not may_read(request, sender):
             return error(401, "missing or invalid conversation token", "Unauthorized")
         try:
-            after = int(request.args.get("after", "0"))
-        except ValueError:
-            return error(400, "'after' must be an event id (integer)")
+            after = parse_id(request.args.get("after", "0"), "after")
+        except BadInput:
+            return error(400, "'after' must be an event id (integer from 0 to 2^63-1)")
         out = []
         for e in store.events(sender, types=["bot", "agent"], after_id=after):
             msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
