@@ -21,12 +21,15 @@ from . import __version__
 from .channels.batching import ParseBusy
 from .inputs import BadInput
 
-#: the pages are served by us only; scripts, styles and sockets only from this origin
+#: the pages are served by us only; scripts, styles and sockets only from this origin; framed only by
+#: our own pages (the console shows the supervisor report in an iframe)
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+       "connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'")
+#: the supervisor report is one self-contained page (inline styles, charts as data: images)
+REPORT_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
+    "X-Frame-Options": "SAMEORIGIN",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }

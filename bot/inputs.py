@@ -108,7 +108,7 @@ def parse_json_body(body: bytes | None, max_bytes: int, *, empty: Any = None) ->
     try:
         raw = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"request body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+        raise BadInput(f"request body is not valid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     if not _depth_ok(raw):
         raise BadInput(f"JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     try:

@@ -37,7 +37,7 @@ from .dialogue.bot_link import AssistantBotLink
 from .dialogue.identity import OTPVerifier, StubOTPVerifier
 from .dialogue.policy import Policy, PolicyConfig
 from .dialogue.store import TrackerStore
-from .hardening import error_body, install
+from .hardening import REPORT_CSP, error_body, install
 from .inputs import BadInput, parse_id, parse_json_body
 from .nlu.pipeline import NLUPipeline, ParseInputError
 
@@ -106,6 +106,8 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     app.ctx.settings = settings
     app.ctx.nlu = pipeline or NLUPipeline.from_settings(settings)
+    # warm the lazy parts (tokenizers, dictionaries) now, not on the first customer's message
+    app.ctx.nlu.parse_many(["你好，我想查一下信用卡6222 0212 3456 7890的账单", "hello, my card balance please"])
     app.ctx.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
     app.ctx.token = api_token(settings)
     max_body = settings.max_message_chars * 8 + 4096
@@ -320,7 +322,7 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
             return json_response(report, dumps=_dumps)
         from sanic.response import html as html_response
 
-        return html_response(render_html(report, charts(report)))
+        return html_response(render_html(report, charts(report)), headers={"Content-Security-Policy": REPORT_CSP})
 
     @app.get("/widget")
     async def widget(request: Request) -> HTTPResponse:

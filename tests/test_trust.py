@@ -52,7 +52,8 @@ def test_bad_message_does_not_fail_innocent_customers(srv: BotServer) -> None:
     """Finding 3: a lone surrogate among 10 concurrent customers: they all get answers, it gets a 400."""
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as client:
-            bad = client.post(srv.base + "/webhooks/rest/webhook", content=b'{"sender": "evil-1", "message": "\\ud800"}',
+            bad = client.post(srv.base + "/webhooks/rest/webhook",
+                              content=b'{"sender": "evil-1", "message": "\\ud800"}',
                               headers={"content-type": "application/json"})
             good = [client.post(srv.base + "/webhooks/rest/webhook", json={"sender": sid(), "message": "怎么查余额"})
                     for _ in range(10)]
