@@ -20,6 +20,7 @@ from sanic.response import json as json_response
 from . import __version__
 from .channels.batching import ParseBusy
 from .inputs import BadInput
+from .ratelimit import RateLimited
 
 #: the pages are served by us only; scripts, styles and sockets only from this origin; framed only by
 #: our own pages (the console shows the supervisor report in an iframe)
@@ -105,6 +106,10 @@ def install(app: Sanic) -> None:
     @app.exception(BadInput)
     async def _bad_input(request: Request, exc: BadInput) -> HTTPResponse:
         return json_response(error_body(exc.status, str(exc)), status=exc.status)
+
+    @app.exception(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> HTTPResponse:
+        return json_response(error_body(429, str(exc)), status=429, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception(ParseBusy)
     async def _busy(request: Request, exc: ParseBusy) -> HTTPResponse:

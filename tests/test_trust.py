@@ -276,3 +276,39 @@ def test_masking_everywhere(srv: BotServer) -> None:
         for secret in SECRETS:
             assert secret not in blob, (where, secret)
     assert "***" in blobs["responses"]
+
+
+def test_message_rate_limits(srv: BotServer) -> None:
+    """Abuse limits: one conversation can't flood the bot (REST 429 with Retry-After; websocket error frames)."""
+    import websockets
+
+    sender = sid()
+
+    async def flood() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=120) as client:
+            return list(await asyncio.gather(*[
+                client.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": f"你好{i}"})
+                for i in range(40)]))
+
+    codes = [r.status_code for r in asyncio.run(flood())]
+    assert codes.count(200) >= 20 and codes.count(429) >= 10 and set(codes) <= {200, 429}, codes
+    limited = next(r for r in asyncio.run(flood()) if r.status_code == 429)
+    assert int(limited.headers["retry-after"]) >= 1 and limited.json()["reason"] == "TooManyRequests"
+
+    async def ws_flood() -> list[dict]:
+        other = sid()
+        async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender={other}") as ws:
+            json.loads(await ws.recv())
+            for i in range(40):
+                await ws.send(json.dumps({"type": "message", "text": f"你好{i}"}))
+            await ws.send(json.dumps({"type": "message", "text": "[" * 100}))
+            frames = []
+            while not any(f["type"] == "error" and "retry_after" in f for f in frames):
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            await ws.send(json.dumps({"type": "ping"}))  # the socket stays usable
+            while frames[-1]["type"] != "pong":
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            return frames
+
+    frames = asyncio.run(ws_flood())
+    assert any(f["type"] == "error" and "too many" in f["message"] for f in frames)
