@@ -103,6 +103,9 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     assistant = Assistant(parse_text, store, policy, set(app.ctx.nlu.model.intents), gateway=handoff)
     handoff.bot = AssistantBotLink(assistant)
     app.ctx.store = store
+    # warm up before the server listens: /health answers only once the first request is as fast as the rest
+    app.ctx.warmup_s = app.ctx.nlu.warm_up() if settings.warm_up else 0.0
+    store.load("warm-up")
     app.ctx.assistant = assistant
     app.ctx.handoff = handoff
     app.blueprint(create_blueprint(handoff, guides))
@@ -316,4 +319,5 @@ def serve(settings: Settings) -> None:
     app = create_app(settings, name="bankbot")
     print(f"bankbot {__version__} serving on http://{settings.host}:{settings.port} (model {app.ctx.nlu.model_path})")
     print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}")
+    print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)
