@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -12,6 +13,9 @@ from typing import Any
 from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
+
+from bot.inputs import MAX_ID, BadInput, check_text, parse_json_body
+from bot.ratelimit import LoginGuard, RateLimited, RateLimiter
 
 from .queue import HandoffError, HandoffService
 from .store import agent_dict
@@ -24,13 +28,35 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def _err(status: int, message: str) -> HTTPResponse:
-    return json_response({"message": message, "code": status}, status=status)
+#: largest accepted JSON body of the agent API
+MAX_BODY = 64 * 1024
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+            413: "PayloadTooLarge", 429: "TooManyRequests", 500: "InternalError", 503: "Unavailable"}
 
 
-def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any]]) -> Blueprint:
-    """Routes of the handoff service; ``guides()`` lists the guides agents may send."""
+def _err(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPResponse:
+    """The error body every bankbot API answers with (same shape as the bot's)."""
+    from bot import __version__
+
+    return json_response({"version": __version__, "status": "failure", "message": message,
+                          "reason": _REASONS.get(status, "Error"), "code": status}, status=status, headers=headers)
+
+
+def client_key(request: Request) -> str:
+    """Who is calling, for rate limits: the peer address (a proxy in front sets ``X-Forwarded-For``)."""
+    return str(request.ip or "unknown")
+
+
+def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any]],
+                     login_guard: LoginGuard | None = None, login_limit: RateLimiter | None = None) -> Blueprint:
+    """Routes of the handoff service; ``guides()`` lists the guides agents may send.
+
+    Logins are limited per client (``login_limit``) and locked out after repeated wrong passwords per
+    username and per client (``login_guard``); the password hash runs in a worker thread.
+    """
     bp = Blueprint("handoff")
+    guard = login_guard or LoginGuard()
+    limiter = login_limit or RateLimiter(rate=2.0, burst=30)
     consoles: dict[int, set[Websocket]] = {}
 
     async def notify(agent_id: int, frame: dict[str, Any]) -> None:
@@ -50,9 +76,9 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     def body(request: Request) -> dict[str, Any]:
         try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HandoffError(f"request body is not valid JSON: {exc}") from exc
+            data = parse_json_body(request.body, MAX_BODY, empty={})
+        except BadInput as exc:
+            raise HandoffError(str(exc), exc.status) from exc
         if not isinstance(data, dict):
             raise HandoffError("request body must be a JSON object")
         return data
@@ -65,9 +91,14 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
                     return _err(401, "missing or invalid agent token")
                 if agent["role"] not in roles:
                     return _err(403, f"role {agent['role']!r} may not do this")
+                for key, value in kw.items():
+                    if isinstance(value, int) and not 0 <= value <= MAX_ID:
+                        return _err(404, f"no such {key} ({value} is out of range)")
                 try:
                     return await fn(request, agent, **kw)
                 except HandoffError as exc:
+                    return _err(exc.status, str(exc))
+                except BadInput as exc:
                     return _err(exc.status, str(exc))
 
             handler.__name__ = fn.__name__
@@ -78,17 +109,29 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     @bp.post("/agent/login")
     async def login(request: Request) -> HTTPResponse:
+        no_store = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         try:
+            limiter.hit(client_key(request), "login attempts")
             data = body(request)
-        except HandoffError as exc:
-            return _err(400, str(exc))
-        if not isinstance(data.get("username"), str) or not isinstance(data.get("password"), str):
-            return _err(400, "send {\"username\": ..., \"password\": ...}")
-        res = service.store.login(data["username"], data["password"])
+            username = check_text(data.get("username"), "username", 64)
+            password = check_text(data.get("password"), "password", 256)
+        except RateLimited as exc:
+            return _err(429, str(exc), {**no_store, "Retry-After": str(exc.retry_after)})
+        except (HandoffError, BadInput) as exc:
+            return _err(getattr(exc, "status", 400), f"{exc}; send {{\"username\": ..., \"password\": ...}}", no_store)
+        client = client_key(request)
+        try:
+            guard.check(username, client)
+        except RateLimited as exc:
+            return _err(429, str(exc), {**no_store, "Retry-After": str(exc.retry_after)})
+        # PBKDF2 takes ~0.1 s of CPU: in a worker thread, so the event loop keeps serving everyone else
+        res = await asyncio.to_thread(service.store.login, username, password)
         if res is None:
-            return _err(401, "wrong username or password")
+            guard.failed(username, client)
+            return _err(401, "wrong username or password", no_store)
+        guard.succeeded(username)
         token, row = res
-        return json_response({"token": token, "agent": agent_dict(row)}, dumps=_dumps)
+        return json_response({"token": token, "agent": agent_dict(row)}, dumps=_dumps, headers=no_store)
 
     @route("GET", "/agent/me", ("agent", "supervisor", "trainer"))
     async def me(request: Request, agent: dict[str, Any]) -> HTTPResponse:
@@ -134,9 +177,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     @route("POST", "/agent/chats/<sid:int>/messages")
     async def reply(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
-        text = body(request).get("text")
-        if not isinstance(text, str) or not text.strip() or len(text) > 4000:
-            raise HandoffError("'text' must be a non-empty string of at most 4000 characters")
+        text = check_text(body(request).get("text"), "text", 4000)
         event_id = await service.reply(sid, agent, {"text": text.strip()})
         return json_response({"event_id": event_id}, dumps=_dumps)
 
@@ -169,9 +210,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
     @route("POST", "/agent/chats/<sid:int>/transfer")
     async def transfer(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
         data = body(request)
-        note = data.get("note") or ""
-        if not isinstance(note, str) or len(note) > 1000:
-            raise HandoffError("'note' must be a short text")
+        note = check_text(data.get("note") or "", "note", 1000, allow_empty=True)
         return json_response(await service.transfer(sid, agent, data.get("to_agent"), data.get("to_skill"), note),
                              dumps=_dumps)
 
@@ -193,8 +232,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
             raise HandoffError("'kind' must be callback or result_notice")
         if due is not None and (isinstance(due, bool) or not isinstance(due, (int, float))):
             raise HandoffError("'due_at' must be a UNIX timestamp")
-        if not isinstance(note, str) or len(note) > 2000:
-            raise HandoffError("'note' must be a short text")
+        note = check_text(note, "note", 2000, allow_empty=True)
         row = service.require_owner(sid, agent)
         tid = service.store.add_ticket(row.sender_id, sid, kind, due, note, agent["id"])
         lang = json.loads(row.context).get("language", "zh")
@@ -209,6 +247,10 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         row = service.store.ticket(tid)
         if row is None:
             raise HandoffError(f"no ticket {tid}", 404)
+        if agent["role"] != "supervisor" and row.created_by != agent["id"]:
+            raise HandoffError(f"ticket T{tid} belongs to a colleague; its owner or a supervisor closes it", 403)
+        if row.status == "done":
+            raise HandoffError(f"ticket T{tid} is already done", 409)
         service.store.set_ticket(tid, status="done", done_at=time.time())
         if service.bot is not None:
             await service.bot.send_to_customer(row.sender_id, {
@@ -218,10 +260,8 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     @route("POST", "/agent/messages/<event_id:int>/label")
     async def label(request: Request, agent: dict[str, Any], event_id: int) -> HTTPResponse:
-        intent = body(request).get("intent")
-        if not isinstance(intent, str) or not intent.strip() or len(intent) > 64:
-            raise HandoffError("'intent' must be an intent name")
-        sender = request.args.get("sender") or ""
+        intent = check_text(body(request).get("intent"), "intent", 64)
+        sender = check_text(request.args.get("sender") or "", "sender", 64, allow_empty=True)
         found = None
         for row in service.store.all_sessions():
             if sender and row.sender_id != sender:
@@ -246,12 +286,14 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     @route("GET", "/agent/phrases")
     async def phrases(request: Request, agent: dict[str, Any]) -> HTTPResponse:
-        return json_response(service.store.phrases_for(agent["id"], request.args.get("q", "")), dumps=_dumps)
+        query = check_text(request.args.get("q", ""), "q", 200, allow_empty=True)
+        return json_response(service.store.phrases_for(agent["id"], query), dumps=_dumps)
 
     @route("POST", "/agent/phrases")
     async def add_phrase(request: Request, agent: dict[str, Any]) -> HTTPResponse:
         data = body(request)
-        code, text = data.get("code"), data.get("text")
+        code = check_text(data.get("code"), "code", 32)
+        text = check_text(data.get("text"), "text", 2000)
         if not isinstance(code, str) or not code.startswith("/") or not 2 <= len(code) <= 32 or " " in code:
             raise HandoffError("'code' must look like /greet (no spaces, at most 32 characters)")
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:

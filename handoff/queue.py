@@ -33,11 +33,30 @@ class HandoffError(ValueError):
         self.status = status
 
 
+def seed_demo_agents(store: HandoffStore, default_capacity: int = 5) -> list[str]:
+    """Add the demo agents of ``data/handoff/demo_agents.yml`` (published passwords!) that are missing.
+
+    Only ``bankbot agents seed-demo`` and ``bankbot run --demo`` call this; returns the usernames added.
+    """
+    path = DATA / "demo_agents.yml"
+    if not path.is_file():
+        return []
+    have = {r.username for r in store.all_agents()}
+    added = []
+    for a in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("agents", []):
+        if a["username"] in have:
+            continue
+        store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
+                        int(a.get("capacity", default_capacity)))
+        added.append(str(a["username"]))
+    return added
+
+
 class HandoffService:
     """Queue, routing and chat lifecycle of escalated conversations."""
 
     def __init__(self, store: HandoffStore, config: RoutingConfig | None = None) -> None:
-        """Use ``store``; seed demo agents and shared phrases on an empty database."""
+        """Use ``store``; seed the shared phrases (demo agents only via :func:`seed_demo_agents`)."""
         self.store = store
         self.config = config or RoutingConfig.load()
         self.bot: BotLink | None = None
@@ -45,10 +64,6 @@ class HandoffService:
         self.notify_agent: AgentListener | None = None
         self._lock = asyncio.Lock()
         self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
-        if store.agent_count() == 0 and (DATA / "demo_agents.yml").is_file():
-            for a in (yaml.safe_load((DATA / "demo_agents.yml").read_text(encoding="utf-8")) or {}).get("agents", []):
-                store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
-                                int(a.get("capacity", self.config.default_capacity)))
         if (DATA / "phrases.yml").is_file():
             store.seed_phrases((yaml.safe_load((DATA / "phrases.yml").read_text(encoding="utf-8")) or {})
                                .get("phrases", []))
@@ -253,9 +268,13 @@ class HandoffService:
         """Hand the chat to another agent (if they have room) or back to a skill group's queue."""
         row = self.require_owner(session_id, agent)
         if to_agent is not None:
-            target = self.store.agent(int(to_agent)) if str(to_agent).isdigit() else None
+            target = None
+            if isinstance(to_agent, int) and not isinstance(to_agent, bool) and 0 <= to_agent <= 2**63 - 1:
+                target = self.store.agent(to_agent)
+            elif isinstance(to_agent, str) and to_agent.isascii() and to_agent.isdigit() and len(to_agent) <= 18:
+                target = self.store.agent(int(to_agent))
             if target is None:
-                raise HandoffError(f"no agent {to_agent}", 404)
+                raise HandoffError(f"no agent {str(to_agent)[:40]!r}", 404)
             tdict = agent_dict(target)
             if tdict["status"] != "online" or self._load().get(target.id, 0) >= tdict["capacity"]:
                 raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
@@ -265,8 +284,9 @@ class HandoffService:
                 await self.bot.mark_assigned(row.sender_id, target.name)
             await self._tell(target.id, {"type": "chat_assigned", "chat": self.chat(session_id)})
         elif to_skill:
-            if to_skill not in set(self.config.skills.values()) | {self.config.default_skill}:
-                raise HandoffError(f"unknown skill group {to_skill!r}")
+            groups = set(self.config.skills.values()) | {self.config.default_skill}
+            if not isinstance(to_skill, str) or to_skill not in groups:
+                raise HandoffError(f"unknown skill group {str(to_skill)[:40]!r}")
             self.store.set_session(session_id, status="queued", agent_id=None, assigned_at=None, skill=to_skill,
                                    note=note, queued_at=time.time())
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})

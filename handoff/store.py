@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, Row
 
+from bot.nlu.entities import mask_sensitive
+
 metadata = MetaData()
 
 agents = Table(
@@ -115,6 +117,10 @@ def hash_password(password: str, salt: str | None = None) -> str:
     return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt}${digest}"
 
 
+#: checked against when the username is unknown, so that the answer takes as long as for a real one
+_DUMMY_HASH = f"pbkdf2_sha256${PBKDF2_ROUNDS}$00000000$" + "0" * 64
+
+
 def check_password(password: str, stored: str) -> bool:
     """Constant-time check against :func:`hash_password` output."""
     try:
@@ -192,7 +198,9 @@ class HandoffStore:
         """A new token for valid credentials."""
         with self.engine.connect() as conn:
             row = conn.execute(select(agents).where(agents.c.username == username)).first()
-        if row is None or not check_password(password, row.password_hash):
+        # unknown users cost one PBKDF2 run too: the answer time does not tell which usernames exist
+        ok = check_password(password, row.password_hash if row is not None else _DUMMY_HASH)
+        if row is None or not ok:
             return None
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
@@ -254,6 +262,8 @@ class HandoffStore:
 
     def set_session(self, session_id: int, **values: Any) -> None:
         """Update session columns."""
+        if isinstance(values.get("note"), str):
+            values["note"] = mask_sensitive(values["note"])
         with self.engine.begin() as conn:
             conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
 
@@ -282,7 +292,8 @@ class HandoffStore:
     def add_phrase(self, owner_id: int | None, code: str, text: str) -> int:
         """A new phrase (shared when ``owner_id`` is None)."""
         with self.engine.begin() as conn:
-            key = conn.execute(insert(phrases).values(owner_id=owner_id, code=code, text=text)).inserted_primary_key
+            key = conn.execute(insert(phrases).values(owner_id=owner_id, code=code, text=mask_sensitive(text))
+                               ).inserted_primary_key
             return int(key[0]) if key else 0
 
     def add_ticket(self, sender_id: str, session_id: int | None, kind: str, due_at: float | None, note: str,
@@ -290,7 +301,7 @@ class HandoffStore:
         """A follow-up ticket."""
         with self.engine.begin() as conn:
             key = conn.execute(insert(tickets).values(sender_id=sender_id, session_id=session_id, kind=kind,
-                                                      due_at=due_at, note=note, status="open",
+                                                      due_at=due_at, note=mask_sensitive(note), status="open",
                                                       created_by=created_by, created_at=time.time())
                                ).inserted_primary_key
             return int(key[0]) if key else 0
@@ -314,7 +325,7 @@ class HandoffStore:
                   intent: str, agent_id: int) -> int:
         """An agent's intent correction of a customer message."""
         with self.engine.begin() as conn:
-            key = conn.execute(insert(labels).values(event_id=event_id, sender_id=sender_id, text=text,
+            key = conn.execute(insert(labels).values(event_id=event_id, sender_id=sender_id, text=mask_sensitive(text),
                                                      predicted_intent=predicted, confidence=confidence, intent=intent,
                                                      agent_id=agent_id, created_at=time.time())).inserted_primary_key
             return int(key[0]) if key else 0
