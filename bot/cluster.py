@@ -32,6 +32,8 @@ CUSTOMER_CHANNEL = "bankbot:customer"
 AGENT_CHANNEL = "bankbot:agent"
 GRACE_KEY = "bankbot:grace"
 SEEN_KEY = "bankbot:presence:seen"
+#: seconds a conversation lock outlives its holder (renewed while the turn runs)
+LOCK_TTL = 6.0
 
 
 def presence_key(agent_id: int) -> str:
@@ -171,9 +173,22 @@ class Cluster:
         """Hold the conversation across instances (a local lock first, so one process queues politely)."""
         local = self._local_locks.setdefault(sender_id, asyncio.Lock())
         async with local:
-            async with self.redis.lock(f"bankbot:lock:{sender_id}", timeout=120, sleep=0.005,
-                                       blocking_timeout=120):
+            lock = self.redis.lock(f"bankbot:lock:{sender_id}", timeout=LOCK_TTL, sleep=0.005, blocking_timeout=120)
+            if not await lock.acquire():
+                raise TimeoutError(f"conversation {sender_id} stayed locked")
+
+            async def keep() -> None:  # a long turn keeps its lock; a dead instance's lock expires in LOCK_TTL
+                while True:
+                    await asyncio.sleep(LOCK_TTL / 3)
+                    await lock.reacquire()
+
+            keeper = asyncio.create_task(keep())
+            try:
                 yield
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(Exception):
+                    await lock.release()
 
     async def start(self) -> None:
         """Subscribe and start the heartbeat/sweeper task (after the server's loop is running)."""

@@ -227,7 +227,10 @@ def test_two_instances_assign_12_chats_to_2_agents_within_capacity(pair: tuple[B
         assert all(n <= 5 for n in per_agent.values()), (rnd, per_agent)
         assert sum(per_agent.values()) == 10, (rnd, per_agent)
         for r in rows:
-            marks = [e for e in events(a, r.sender_id) if e["type"] == "handoff_assigned"]
+            got = httpx.get(f"{a.base}/conversations/{r.sender_id}/events",
+                            headers={"authorization": f"Bearer {API_TOKEN}"})
+            evs = got.json()["events"] if got.status_code == 200 else []
+            marks = [e for e in evs if e["type"] == "handoff_assigned"]
             assert len(marks) == (1 if r.status == "assigned" else 0), (rnd, r.id, marks)
         from sqlalchemy import update
 
