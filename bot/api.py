@@ -17,6 +17,7 @@ from .channels.auth import ConversationAuth, bearer
 from .channels.base import dumps, error, read_json
 from .dialogue.assistant import InputError, validate_sender
 from .dialogue.store import TrackerStore
+from .hardening import REPORT_CSP
 from .nlu.pipeline import NLUPipeline, ParseInputError
 
 ParseText = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -99,6 +100,6 @@ def api_blueprint(nlu: NLUPipeline, parse_text: ParseText, store: TrackerStore, 
         report = compute(store, window, handoff.store)
         if request.args.get("format") == "json":
             return json_response(report, dumps=dumps)
-        return html_response(render_html(report, charts(report)))
+        return html_response(render_html(report, charts(report)), headers={"Content-Security-Policy": REPORT_CSP})
 
     return bp

@@ -58,6 +58,19 @@ class Settings:
     instance_id: str = ""
     #: Log format: ``text`` (readable) or ``json`` (one object per line with the conversation id).
     log_format: str = "text"
+    #: Warm up tokenizers, encoder, heads and database before the server reports ready (``/health``), so the
+    #: first customer after a start is served at steady-state speed. Off only to measure the cold start.
+    warm_up: bool = True
+    #: Add the demo agents (published passwords) at start: ``bankbot run --demo`` / ``BANKBOT_DEMO=1``.
+    demo: bool = False
+    #: ``production`` refuses development stand-ins (the stub OTP verifier, demo agents).
+    env: str = "development"
+    #: Customer messages per second per conversation (REST and websocket), and the burst allowed.
+    message_rate: float = 2.0
+    message_burst: int = 20
+    #: Webhook requests per second per client address, and the burst allowed.
+    client_rate: float = 20.0
+    client_burst: int = 200
     #: Random seed for training.
     seed: int = 42
     #: Extra fields kept for forward compatibility.

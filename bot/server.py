@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from sanic import Sanic
+from sanic import Request, Sanic
 
 from actions.guides import guides
 from handoff.api import create_blueprint
-from handoff.queue import HandoffService
+from handoff.queue import HandoffService, seed_demo_agents
 from handoff.store import HandoffStore
 
 from . import __version__
@@ -32,25 +33,51 @@ from .config import Settings
 from .db import make_engine
 from .dialogue.assistant import Assistant, Turn
 from .dialogue.bot_link import AssistantBotLink
+from .dialogue.identity import OTPVerifier, StubOTPVerifier
 from .dialogue.policy import Policy, PolicyConfig
 from .dialogue.store import TrackerStore
+from .hardening import install
 from .migrations import upgrade
 from .nlu.pipeline import NLUPipeline
 from .ops import Metrics, configure_logging, conversation_id, ops_blueprint
+from .ratelimit import RateLimiter
 
 __all__ = ["api_token", "create_app", "error", "read_json", "serve"]
 _app_ids = itertools.count()
 
 
-def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: str | None = None) -> Sanic:
-    """Build the bot's Sanic app; loads the NLU pipeline from ``settings`` unless one is given."""
+def announce(message: str) -> None:
+    """A start-up warning operators must not miss (stderr, framed)."""
+    line = "!" * 78
+    print(f"{line}\n!! {message}\n{line}", file=sys.stderr, flush=True)
+
+
+def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: str | None = None,
+               otp: OTPVerifier | None = None) -> Sanic:
+    """Build the bot's Sanic app; loads the NLU pipeline from ``settings`` unless one is given.
+
+    ``otp`` is the bank's passcode service; without one the development stub is used, which is
+    announced at start and refused when ``BANKBOT_ENV=production``.
+    """
+    production = settings.env.strip().lower() == "production"
+    otp = otp or StubOTPVerifier()
+    if isinstance(otp, StubOTPVerifier):
+        if production:
+            raise RuntimeError("BANKBOT_ENV=production needs the bank's OTP service: the stub verifier accepts "
+                               "any 6 digits; pass otp= to create_app")
+        announce("identity check uses the STUB OTP verifier: any 6 digits but 000000 pass (development only)")
+    if settings.demo and production:
+        raise RuntimeError("demo agents (published passwords) are refused when BANKBOT_ENV=production")
     app = Sanic(name or f"bankbot_{next(_app_ids)}")
+    install(app)
     app.config.REQUEST_MAX_SIZE = max(1_000_000, settings.max_message_chars * 8)
     app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     max_body = settings.max_message_chars * 8 + 4096
     instance = settings.instance_id or f"{socket.gethostname()}:{settings.port}"
     configure_logging(settings.log_format, instance)
     nlu = pipeline or NLUPipeline.from_settings(settings)
+    # warm up before the server listens: /health answers only once the first request is as fast as the rest
+    warmup_s = nlu.warm_up() if settings.warm_up else 0.0
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
     metrics = Metrics()
     parse_text = metrics.timed_parse(ParseBatcher(nlu, executor).parse)
@@ -61,15 +88,30 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     store = TrackerStore(engine)
     handoff = HandoffService(HandoffStore(engine))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
-    assistant = Assistant(parse_text, store, policy, set(nlu.model.intents), gateway=handoff)
+    assistant = Assistant(parse_text, store, policy, set(nlu.model.intents), gateway=handoff, otp=otp)
+    if settings.demo:
+        added = seed_demo_agents(handoff.store)
+        announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "
+                 f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
+    store.load("warm-up")  # the database connection, before the first customer
     auth = ConversationAuth(api_token(settings))
     cluster = Cluster(settings.redis_url, instance, handoff) if settings.redis_url else None
     hub = cluster.hub if cluster else SocketHub()
     hub.attach(assistant)
 
+    per_sender = RateLimiter(settings.message_rate, settings.message_burst)
+    per_client = RateLimiter(settings.client_rate, settings.client_burst)
+
+    @app.on_request
+    async def _client_limit(request: Request) -> None:
+        if request.path.startswith(("/webhooks/", "/model/parse")) and request.method == "POST":
+            per_client.hit(str(request.ip or "unknown"), "requests from this address")
+
     async def on_message(msg: UserMessage) -> Turn:
         conversation_id.set(msg.sender_id)
+        if isinstance(msg.sender_id, str):
+            per_sender.hit(msg.sender_id[:64], "messages in this conversation")
         return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored)
 
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
@@ -87,6 +129,7 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
     app.ctx.sockets, app.ctx.push, app.ctx.metrics, app.ctx.cluster = hub.sockets, hub.push, metrics, cluster
+    app.ctx.warmup_s = warmup_s
     return app
 
 
@@ -96,4 +139,5 @@ def serve(settings: Settings) -> None:
     print(f"bankbot {__version__} serving on http://{settings.host}:{settings.port} (model {app.ctx.nlu.model_path})")
     print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}"
           + (f"   redis: {settings.redis_url}" if settings.redis_url else ""))
+    print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)

@@ -19,6 +19,7 @@ from sanic.response import json as json_response
 
 from .. import __version__
 from ..dialogue.assistant import Turn
+from ..inputs import BadInput, parse_json_body
 
 
 @dataclass
@@ -58,19 +59,14 @@ def dumps(obj: Any) -> str:
 
 
 def error(status: int, message: str, reason: str = "BadRequest") -> HTTPResponse:
-    """A Rasa-style error body with a clear message."""
+    """A Rasa-style error body with a clear message (the one error shape, see :mod:`bot.hardening`)."""
     return json_response({"version": __version__, "status": "failure", "message": message, "reason": reason,
                           "code": status}, status=status)
 
 
 def read_json(request: Request, max_bytes: int) -> tuple[Any, HTTPResponse | None]:
     """Parse the request body as JSON, or return the 4xx response to send."""
-    body = request.body or b""
-    if len(body) > max_bytes:
-        return None, error(413, f"request body too large ({len(body)} bytes, at most {max_bytes})", "PayloadTooLarge")
-    if not body.strip():
-        return None, error(400, "request body is empty; send a JSON object")
     try:
-        return json.loads(body.decode("utf-8")), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, error(400, f"request body is not valid JSON: {exc}")
+        return parse_json_body(request.body, max_bytes), None
+    except BadInput as exc:
+        return None, error(exc.status, str(exc), "PayloadTooLarge" if exc.status == 413 else "BadRequest")

@@ -13,6 +13,7 @@ from sanic.response import json as json_response
 
 from ..dialogue.assistant import InputError, validate_sender
 from ..dialogue.store import TrackerStore
+from ..inputs import BadInput, parse_id
 from .auth import ConversationAuth
 from .base import InputChannel, OnMessage, UserMessage, dumps, error, read_json
 
@@ -63,9 +64,9 @@ class RestInput(InputChannel):
             if not auth.may_read(request, sender):
                 return error(401, "missing or invalid conversation token", "Unauthorized")
             try:
-                after = int(request.args.get("after", "0"))
-            except ValueError:
-                return error(400, "'after' must be an event id (integer)")
+                after = parse_id(request.args.get("after", "0"), "after")
+            except BadInput:
+                return error(400, "'after' must be an event id (integer from 0 to 2^63-1)")
             out = []
             for e in store.events(sender, types=["bot", "agent"], after_id=after):
                 msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}

@@ -7,7 +7,6 @@ Frames from the client: ``{"type": "message", "text": …}``, ``{"type": "survey
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,10 +14,15 @@ from sanic import Blueprint, Request, Websocket
 
 from ..dialogue.assistant import InputError, validate_sender
 from ..dialogue.store import TrackerStore
+from ..inputs import BadInput, parse_json_body
+from ..ratelimit import RateLimited
 from .auth import ConversationAuth
 from .base import InputChannel, OnMessage, UserMessage, dumps
+from .batching import ParseBusy
 from .hub import SocketHub
 
+#: largest accepted client frame (a maximum-length message with its metadata fits)
+MAX_FRAME_BYTES = 64 * 1024
 #: stores a survey answer: (sender, score, reason, comment)
 OnSurvey = Callable[[str, Any, Any, Any], Awaitable[Any]]
 
@@ -66,9 +70,10 @@ class WebsocketInput(InputChannel):
 
     async def _frame(self, on_message: OnMessage, sender: str, ws: Websocket, raw: Any) -> None:
         try:
-            frame = json.loads(raw)
-        except (TypeError, ValueError):
-            await ws.send(dumps({"type": "error", "message": "frames must be JSON objects"}))
+            frame = parse_json_body(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw,
+                                    MAX_FRAME_BYTES)
+        except BadInput as exc:
+            await ws.send(dumps({"type": "error", "message": f"frames must be JSON objects: {exc}"}))
             return
         if not isinstance(frame, dict):
             await ws.send(dumps({"type": "error", "message": "frames must be JSON objects"}))
@@ -87,5 +92,7 @@ class WebsocketInput(InputChannel):
                 await ws.send(dumps({"type": "pong"}))
             else:
                 await ws.send(dumps({"type": "error", "message": f"unknown frame type {kind!r}"}))
-        except InputError as exc:
+        except (InputError, BadInput, ParseBusy) as exc:
             await ws.send(dumps({"type": "error", "message": str(exc)}))
+        except RateLimited as exc:
+            await ws.send(dumps({"type": "error", "message": str(exc), "retry_after": exc.retry_after}))
