@@ -43,7 +43,7 @@ from bot.dialogue.assistant import Assistant
 from bot.dialogue.bot_link import AssistantBotLink
 from bot.dialogue.policy import Policy
 from bot.dialogue.store import TrackerStore
-from handoff.queue import HandoffService
+from handoff.queue import HandoffService, seed_demo_agents
 from handoff.store import HandoffStore, agent_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ class Harness:
         if _TEMPLATE is None:
             template = Path(tempfile.mkdtemp(prefix="bankbot-scenarios-")) / "template.db"
             seed = make_engine(f"sqlite:///{template}")
-            HandoffService(HandoffStore(seed))
+            seed_demo_agents(HandoffStore(seed))
             DemoBankBackend(seed)
             TrackerStore(seed)
             seed.dispose()

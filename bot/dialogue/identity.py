@@ -42,8 +42,3 @@ def find_code(text: str) -> str | None:
     """The 6-digit code in a message, if any."""
     m = OTP_PATTERN.search(text.replace(" ", ""))
     return m.group(1) if m else None
-
-
-def mask_code(text: str) -> str:
-    """The text with any 4–8 digit code replaced by ``******`` (codes are never stored in clear)."""
-    return re.sub(r"(?<!\d)\d(?:\s?\d){3,7}(?!\d)", "******", text)

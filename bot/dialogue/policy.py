@@ -56,7 +56,8 @@ NEGATIVE_HUMAN = re.compile(r"不用(?:转)?人工|不要(?:转)?人工|不要�
                             r"don'?t (?:need|want) (?:a )?(?:person|human|agent)|no human|not a (?:person|human)", _I)
 HOWTO = re.compile(r"怎么|如何|怎样|在哪|哪里|步骤|教我|how (?:do|can|to|should)|where (?:do|can|is)|steps", _I)
 FRAUD = re.compile(r"自称(?:是)?(?:客服|银行|警察|公安)|共享屏幕|屏幕共享|让我下载|下载.{0,6}(?:软件|app)|刷我的卡|"
-                   r"盗刷|被骗|骗子|诈骗|有人在(?:用|刷|盗)|scam|fraud|screen ?shar|share (?:my|the) screen|remote access|"
+                   r"盗刷|被骗|骗子|诈骗|有人在(?:用|刷|盗)|scam|fraud|screen ?shar|share (?:my|the) screen|"
+                   r"remote access|"
                    r"anydesk|teamviewer|(?:saying|claim\w*|pretend\w*) (?:they were|to be) (?:from )?(?:the )?bank|"
                    r"someone is using my card|"
                    r"hacked|被盗", _I)
