@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .flows import FlowEngine
 from .identity import find_code
 from .script import to_simplified
 from .state import (
@@ -107,6 +108,7 @@ class Policy:
         self.intents: dict[str, dict[str, Any]] = doc.get("intents", {})
         self.guide_ids = guide_ids or set()
         self.config = config or PolicyConfig()
+        self.flows = FlowEngine()
 
     # ------------------------------------------------------------------ helpers
     def title(self, intent: str, lang: str) -> str:
@@ -185,13 +187,25 @@ class Policy:
         buttons = [{"title": "立即冻结" if lang == "zh" else "Freeze now", "payload": "/freeze_card"},
                    {"title": "拨打24小时热线 95555" if lang == "zh" else "Call 24h hotline 95555",
                     "payload": "tel:95555"}]
-        steps = [Step(StepKind.UTTER, "utter_emergency_fraud" if kind == "fraud" else "utter_emergency_lost",
-                      {"buttons": buttons, "custom": {"type": "emergency", "kind": kind, "hotline": "95555",
-                                                      "freeze_payload": "/freeze_card",
-                                                      "deep_link": "bankapp://cards/freeze"}})]
-        if HandoffStatus(state.get("handoff_status") or "bot").with_human_side:
-            return steps + [Step(StepKind.HANDOFF, kind, {"raise": True, "priority": "urgent"})]
-        return steps + self._handoff(state, kind, priority="urgent")
+        custom = {"type": "emergency", "kind": kind, "hotline": "95555", "freeze_payload": "/freeze_card",
+                  "deep_link": "bankapp://cards/freeze"}
+        state.setdefault("slots", {})["emergency"] = kind
+        state["flow_stack"] = []
+        self.flows.start(state, "card_emergency")  # the process is data: data/flows/flows.yml
+        steps: list[Step] = []
+        human_side = HandoffStatus(state.get("handoff_status") or "bot").with_human_side
+        for step_kind, name, args in self.flows.advance(state):
+            if step_kind == StepKind.UTTER:
+                steps.append(Step(StepKind.UTTER, name, {"buttons": buttons, "custom": custom}))
+            elif step_kind == StepKind.HANDOFF:
+                priority = str(args.get("priority", "urgent"))
+                if human_side:
+                    steps.append(Step(StepKind.HANDOFF, kind, {"raise": True, "priority": priority}))
+                else:
+                    steps += self._handoff(state, kind, priority=priority)
+            else:
+                steps.append(Step(step_kind, name, args))
+        return steps
 
     def _expire(self, state: dict[str, Any]) -> None:
         """A pending question older than a few turns or 10 minutes expires."""
