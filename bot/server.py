@@ -89,7 +89,10 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
-    auth = ConversationAuth(api_token(settings))
+    auth = ConversationAuth(api_token(settings), engine, settings.identity_secret)
+    if not auth.identity_required:
+        announce("no BANKBOT_IDENTITY_SECRET: customers are not verified by the bank app; every visitor "
+                 "may use account features after the OTP step (development only)")
     hub = SocketHub()
     hub.attach(assistant)
 
@@ -104,7 +107,8 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     async def on_message(msg: UserMessage) -> Turn:
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
-        return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored)
+        return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
 
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
     app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))
