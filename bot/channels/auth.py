@@ -92,6 +92,8 @@ class Caller:
     customer_id: str | None
     #: a new conversation token, when this request started the conversation or rotated the token
     new_token: str | None = None
+    #: a new conversation whose token is issued only once its first message was accepted
+    fresh: bool = False
 
 
 class ConversationAuth:
@@ -178,7 +180,8 @@ class ConversationAuth:
                 return False
         return False
 
-    def admit(self, sender_id: str | None, token: object, identity: object, is_new: bool) -> Caller:
+    def admit(self, sender_id: str | None, token: object, identity: object, is_new: bool,
+              issue: bool = True) -> Caller:
         """Decide whether a message may go into ``sender_id`` (None: the server picks the id).
 
         Raises :class:`AuthError`. A new conversation gets a token (``Caller.new_token``).
@@ -193,6 +196,8 @@ class ConversationAuth:
         if rec is None:
             if not is_new and not (customer_id and sender_id == CUSTOMER_PREFIX + customer_id):
                 raise AuthError("this conversation needs its token (X-Conversation-Token)")
+            if not issue:
+                return Caller(sender_id, customer_id, fresh=True)
             return Caller(sender_id, customer_id, self.issue(sender_id, customer_id))
         if token not in (None, "") and self.token_ok(sender_id, token):
             return Caller(sender_id, rec[1])

@@ -50,9 +50,11 @@ class RestInput(InputChannel):
                 validate_sender(sender)
                 caller = auth.admit(sender, request.headers.get("x-conversation-token") or payload.get("token"),
                                     request.headers.get("x-customer-identity") or payload.get("identity"),
-                                    store.load(sender).is_new)
+                                    store.load(sender).is_new, issue=False)
                 turn = await on_message(UserMessage(sender, payload["message"], "rest", payload.get("metadata"),
                                                     customer_id=caller.customer_id))
+                if caller.fresh:  # the first message was accepted: now the conversation has its token
+                    caller.new_token = auth.issue(sender, caller.customer_id)
             except InputError as exc:
                 return error(400, str(exc))
             except AuthError as exc:
