@@ -196,10 +196,9 @@ def build_spec(app: Sanic) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
         raw = "/" + route.path.lstrip("/")
-        if raw.startswith(_SKIP) or getattr(route.extra, "websocket", False) or route.ctx.__dict__.get("websocket"):
+        if raw.startswith(_SKIP) or raw in ("/webhooks/websocket", "/agent/ws"):
             continue
-        if route.handler.__name__ in ("websocket", "agent_ws") or "websocket" in raw and "rest" not in raw:
-            continue
+        handler = getattr(route.handler, "func", route.handler)
         oas_path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", raw)
         params: list[dict[str, Any]] = []
         for name, kind in _PARAM.findall(raw):
@@ -211,7 +210,7 @@ def build_spec(app: Sanic) -> dict[str, Any]:
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
             op: dict[str, Any] = {
                 "operationId": f"{method.lower()}_{route.name.split('.')[-1]}",
-                "summary": (route.handler.__doc__ or route.name).strip().splitlines()[0][:120],
+                "summary": (getattr(handler, "__doc__", None) or route.name).strip().splitlines()[0][:120],
                 "parameters": params,
                 "responses": {
                     "200": {"description": "OK"}, "201": {"description": "Created"},

@@ -40,6 +40,7 @@ from .dialogue.store import TrackerStore
 from .hardening import install
 from .migrations import upgrade
 from .nlu.pipeline import NLUPipeline
+from .openapi import openapi_blueprint
 from .ops import Metrics, configure_logging, conversation_id, ops_blueprint
 from .ratelimit import RateLimiter
 
@@ -122,6 +123,8 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
         return turn
 
+    app.config.OAS = False  # our own spec, built from the pydantic models (bot/openapi.py)
+    app.blueprint(openapi_blueprint(app))
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
     app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))
     app.blueprint(widget_blueprint())
