@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(VENV)/bin/bankbot run
+	$(VENV)/bin/bankbot run --demo
 
 test: install
 	$(PY) -m pytest

@@ -11,13 +11,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from .interface import BotLink
 from .routing import RoutingConfig, can_serve, chat_skill, pick_agent, queue_score
 from .store import HandoffStore, agent_dict, session_dict
+from .urgency import chat_urgency, customer_names
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "handoff"
 DISPOSITIONS = ("resolved", "follow_up", "no_response", "transferred_offline", "other")
@@ -33,22 +34,51 @@ class HandoffError(ValueError):
         self.status = status
 
 
+class Presence(Protocol):
+    """Where agent consoles are tracked when several instances share the agents (see ``bot/cluster.py``)."""
+
+    def connected(self, agent_id: int) -> None:
+        """A console of the agent opened on this instance."""
+
+    def disconnected(self, agent_id: int, still_connected: bool) -> None:
+        """A console closed (``still_connected``: others stay open here); starts the grace period if none is left."""
+
+
+def seed_demo_agents(store: HandoffStore, default_capacity: int = 5) -> list[str]:
+    """Add the demo agents of ``data/handoff/demo_agents.yml`` (published passwords!) that are missing.
+
+    Only ``bankbot agents seed-demo`` and ``bankbot run --demo`` call this; returns the usernames added.
+    """
+    path = DATA / "demo_agents.yml"
+    if not path.is_file():
+        return []
+    have = {r.username for r in store.all_agents()}
+    added = []
+    for a in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("agents", []):
+        if a["username"] in have:
+            continue
+        store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
+                        int(a.get("capacity", default_capacity)))
+        added.append(str(a["username"]))
+    return added
+
+
 class HandoffService:
     """Queue, routing and chat lifecycle of escalated conversations."""
 
     def __init__(self, store: HandoffStore, config: RoutingConfig | None = None) -> None:
-        """Use ``store``; seed demo agents and shared phrases on an empty database."""
+        """Use ``store``; seed the shared phrases (demo agents only via :func:`seed_demo_agents`)."""
         self.store = store
         self.config = config or RoutingConfig.load()
         self.bot: BotLink | None = None
         #: (agent_id, frame) -> deliver to that agent's consoles; set by the API layer
         self.notify_agent: AgentListener | None = None
+        #: chat id -> supervisors watching it live (they get ``watch_message`` frames)
+        self.watchers: dict[int, set[int]] = {}
         self._lock = asyncio.Lock()
         self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
-        if store.agent_count() == 0 and (DATA / "demo_agents.yml").is_file():
-            for a in (yaml.safe_load((DATA / "demo_agents.yml").read_text(encoding="utf-8")) or {}).get("agents", []):
-                store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
-                                int(a.get("capacity", self.config.default_capacity)))
+        #: cross-instance presence (Redis); None: consoles and grace timers are tracked in this process
+        self.presence: Presence | None = None
         if (DATA / "phrases.yml").is_file():
             store.seed_phrases((yaml.safe_load((DATA / "phrases.yml").read_text(encoding="utf-8")) or {})
                                .get("phrases", []))
@@ -76,8 +106,13 @@ class HandoffService:
     def queue_item(chat: dict[str, Any]) -> dict[str, Any]:
         """A waiting chat as listed in queues: no transcript, but care flags and a display name."""
         item = {k: v for k, v in chat.items() if k != "context"}
-        item["care"] = chat["context"].get("care", {})
-        item["customer_name"] = f"客户{chat['sender_id'][-4:]}"
+        ctx = chat["context"]
+        item["care"] = ctx.get("care", {})
+        item["customer_name"], item["salutation"] = customer_names(chat["sender_id"], ctx)
+        item["urgency"] = chat_urgency(chat).as_dict()
+        customer = [t for t in ctx.get("transcript", []) if t.get("from") == "customer"]
+        item["preview"] = str(customer[-1].get("text", ""))[:80] if customer else ""
+        item["intent"] = next((i.get("intent") for i in reversed(ctx.get("intents", [])) if i.get("intent")), None)
         return item
 
     def chat(self, session_id: int, with_messages: bool = True) -> dict[str, Any]:
@@ -86,9 +121,17 @@ class HandoffService:
         if row is None:
             raise HandoffError(f"no chat {session_id}", 404)
         chat = session_dict(row)
-        chat["customer_name"] = f"客户{row.sender_id[-4:]}"
+        chat["customer_name"], chat["salutation"] = customer_names(row.sender_id, chat["context"])
+        chat["tags"] = self.store.tags_for(row.id)
+        customer_texts: list[str] = []
         if with_messages and self.bot is not None:
             chat["messages"] = [m for m in (self._message(e) for e in self.bot.transcript(row.sender_id)) if m]
+            since = float(chat["created_at"])
+            customer_texts = [m["text"] for m in chat["messages"] if m["from"] == "customer" and m["ts"] >= since]
+        from .urgency import urgency
+
+        waited = float(chat["wait_seconds"]) if row.status != "queued" else time.time() - float(row.queued_at)
+        chat["urgency"] = urgency(chat["context"], row.reason, waited, customer_texts).as_dict()
         return chat
 
     @staticmethod
@@ -148,6 +191,7 @@ class HandoffService:
         msg = {"event_id": event_id, "from": "customer", "text": text, "ts": time.time(),
                "intent": parse.get("intent", {}).get("name"), "confidence": parse.get("intent", {}).get("confidence")}
         await self._tell(row.agent_id, {"type": "customer_message", "chat_id": row.id, "message": msg})
+        await self._tell_watchers(row.id, msg)
 
     # ------------------------------------------------------------------ routing
     async def route(self) -> None:
@@ -162,9 +206,11 @@ class HandoffService:
                 if agent is None:
                     continue
                 now = time.time()
-                self.store.set_session(chat["id"], status="assigned", agent_id=agent["id"], assigned_at=now,
-                                       requeued=False)
-                self.store.set_agent(agent["id"], last_assigned_at=now)
+                if not self.store.assign(chat["id"], agent["id"], agent["capacity"], now):
+                    # another instance took the chat or filled the agent: re-read the loads and go on
+                    agents = self.agents()
+                    load = {a["id"]: a["load"] for a in agents}
+                    continue
                 load[agent["id"]] = load.get(agent["id"], 0) + 1
                 last[agent["id"]] = now
                 assigned.append((chat["id"], agent["id"]))
@@ -186,9 +232,11 @@ class HandoffService:
                 raise HandoffError("only agents and supervisors take chats", 403)
             if self._load().get(agent["id"], 0) >= agent["capacity"]:
                 raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
-            now = time.time()
-            self.store.set_session(session_id, status="assigned", agent_id=agent["id"], assigned_at=now, requeued=False)
-            self.store.set_agent(agent["id"], last_assigned_at=now)
+            if not self.store.assign(session_id, agent["id"], agent["capacity"], time.time()):
+                again = self.store.session(session_id)
+                if again is None or again.status != "queued":
+                    raise HandoffError(f"chat {session_id} is not waiting", 409)
+                raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
         if self.bot is not None:
             await self.bot.mark_assigned(row.sender_id, agent["name"])
         chat = self.chat(session_id)
@@ -220,12 +268,18 @@ class HandoffService:
 
     def connected(self, agent_id: int) -> None:
         """A console of the agent connected: cancel a pending disconnect requeue."""
+        if self.presence is not None:
+            self.presence.connected(agent_id)
+            return
         handle = self._pending_requeue.pop(agent_id, None)
         if handle is not None:
             handle.cancel()
 
     def disconnected(self, agent_id: int, still_connected: bool) -> None:
         """The agent's last console closed: after a grace period, re-queue their chats."""
+        if self.presence is not None:
+            self.presence.disconnected(agent_id, still_connected)
+            return
         if still_connected:
             return
         loop = asyncio.get_running_loop()
@@ -246,27 +300,69 @@ class HandoffService:
         row = self.require_owner(session_id, agent)
         if self.bot is None:
             raise HandoffError("bot link missing", 500)
-        return await self.bot.send_to_customer(row.sender_id, message, agent["name"])
+        event_id = await self.bot.send_to_customer(row.sender_id, message, agent["name"])
+        await self._tell_watchers(session_id, {"event_id": event_id, "from": "agent", "text": message.get("text", ""),
+                                               "ts": time.time(), "custom": message.get("custom"),
+                                               "agent": agent["name"]})
+        return event_id
+
+    async def assign(self, session_id: int, to_agent: int) -> dict[str, Any]:
+        """A supervisor gives a waiting chat (or an agent's chat) to ``to_agent`` (capacity applies)."""
+        async with self._lock:
+            row = self.store.session(session_id)
+            if row is None or row.status not in ("queued", "assigned"):
+                raise HandoffError(f"chat {session_id} is not open", 409)
+            target = self.store.agent(to_agent)
+            if target is None or target.role not in ("agent", "supervisor"):
+                raise HandoffError(f"no agent {to_agent}", 404)
+            if row.agent_id == target.id:
+                raise HandoffError(f"the chat is already with {target.name}", 409)
+            if target.status == "offline" or self._load().get(target.id, 0) >= target.capacity:
+                raise HandoffError(f"{target.name} is offline or has no free place", 409)
+            previous = row.agent_id if row.status == "assigned" else None
+            now = time.time()
+            self.store.set_session(session_id, status="assigned", agent_id=target.id, assigned_at=now,
+                                   requeued=False, unread=0)
+            self.store.set_agent(target.id, last_assigned_at=now)
+        if previous is not None:
+            await self._tell(previous, {"type": "chat_updated", "chat": self.chat(session_id, False)})
+        if self.bot is not None:
+            await self.bot.mark_assigned(row.sender_id, target.name)
+        chat = self.chat(session_id)
+        await self._tell(target.id, {"type": "chat_assigned", "chat": chat})
+        await self._broadcast_queue()
+        return chat
+
+    async def _tell_watchers(self, session_id: int, message: dict[str, Any]) -> None:
+        for sv in list(self.watchers.get(session_id, ())):
+            await self._tell(sv, {"type": "watch_message", "chat_id": session_id, "message": message})
 
     async def transfer(self, session_id: int, agent: dict[str, Any], to_agent: Any = None, to_skill: Any = None,
                        note: str = "") -> dict[str, Any]:
         """Hand the chat to another agent (if they have room) or back to a skill group's queue."""
         row = self.require_owner(session_id, agent)
         if to_agent is not None:
-            target = self.store.agent(int(to_agent)) if str(to_agent).isdigit() else None
+            target = None
+            if isinstance(to_agent, int) and not isinstance(to_agent, bool) and 0 <= to_agent <= 2**63 - 1:
+                target = self.store.agent(to_agent)
+            elif isinstance(to_agent, str) and to_agent.isascii() and to_agent.isdigit() and len(to_agent) <= 18:
+                target = self.store.agent(int(to_agent))
             if target is None:
-                raise HandoffError(f"no agent {to_agent}", 404)
+                raise HandoffError(f"no agent {str(to_agent)[:40]!r}", 404)
             tdict = agent_dict(target)
             if tdict["status"] != "online" or self._load().get(target.id, 0) >= tdict["capacity"]:
                 raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
-            self.store.set_session(session_id, agent_id=target.id, assigned_at=time.time(), note=note, unread=0)
+            if not self.store.assign(session_id, target.id, tdict["capacity"], time.time(), from_agent=row.agent_id):
+                raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
+            self.store.set_session(session_id, note=note)
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
             if self.bot is not None:
                 await self.bot.mark_assigned(row.sender_id, target.name)
             await self._tell(target.id, {"type": "chat_assigned", "chat": self.chat(session_id)})
         elif to_skill:
-            if to_skill not in set(self.config.skills.values()) | {self.config.default_skill}:
-                raise HandoffError(f"unknown skill group {to_skill!r}")
+            groups = set(self.config.skills.values()) | {self.config.default_skill}
+            if not isinstance(to_skill, str) or to_skill not in groups:
+                raise HandoffError(f"unknown skill group {str(to_skill)[:40]!r}")
             self.store.set_session(session_id, status="queued", agent_id=None, assigned_at=None, skill=to_skill,
                                    note=note, queued_at=time.time())
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})

@@ -21,11 +21,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Engine, Row
+
+from bot.nlu.entities import mask_sensitive
 
 metadata = MetaData()
 
@@ -104,6 +107,35 @@ labels = Table(
     Column("created_at", Float, nullable=False),
 )
 
+notes = Table(
+    "ho_notes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, nullable=False, index=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("agent_id", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tags = Table(
+    "ho_tags", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, nullable=False, index=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("tag", String(32), nullable=False),
+    Column("agent_id", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+label_reviews = Table(
+    "ho_label_reviews", metadata,
+    Column("label_id", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),  # accepted | relabeled | rejected
+    Column("intent", String(64), nullable=False),
+    Column("trainer_id", Integer, nullable=False),
+    Column("reviewed_at", Float, nullable=False),
+)
+
 PBKDF2_ROUNDS = 120_000
 TOKEN_TTL = 12 * 3600
 
@@ -113,6 +145,10 @@ def hash_password(password: str, salt: str | None = None) -> str:
     salt = salt or secrets.token_hex(8)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), PBKDF2_ROUNDS).hex()
     return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt}${digest}"
+
+
+#: checked against when the username is unknown, so that the answer takes as long as for a real one
+_DUMMY_HASH = f"pbkdf2_sha256${PBKDF2_ROUNDS}$00000000$" + "0" * 64
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -192,7 +228,9 @@ class HandoffStore:
         """A new token for valid credentials."""
         with self.engine.connect() as conn:
             row = conn.execute(select(agents).where(agents.c.username == username)).first()
-        if row is None or not check_password(password, row.password_hash):
+        # unknown users cost one PBKDF2 run too: the answer time does not tell which usernames exist
+        ok = check_password(password, row.password_hash if row is not None else _DUMMY_HASH)
+        if row is None or not ok:
             return None
         token = secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
@@ -254,8 +292,39 @@ class HandoffStore:
 
     def set_session(self, session_id: int, **values: Any) -> None:
         """Update session columns."""
+        if isinstance(values.get("note"), str):
+            values["note"] = mask_sensitive(values["note"])
         with self.engine.begin() as conn:
             conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+
+    def assign(self, session_id: int, agent_id: int, capacity: int, now: float,
+               from_agent: int | None = None) -> bool:
+        """Give a chat to an agent atomically, across processes; False if it is no longer possible.
+
+        The chat must still be waiting (or, with ``from_agent``, still be that agent's: a transfer), and the
+        agent must have fewer than ``capacity`` assigned chats. On PostgreSQL the agent's row is locked
+        (``SELECT … FOR UPDATE``) so that concurrent assignments to one agent are serialised; the chat itself is
+        taken with a conditional ``UPDATE … WHERE status = 'queued'``, so one chat gets one agent. SQLite runs
+        the single statement under its database write lock.
+        """
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(agents.c.id).where(agents.c.id == agent_id).with_for_update())
+            load = (select(func.count()).select_from(sessions)
+                    .where(sessions.c.agent_id == agent_id, sessions.c.status == "assigned").scalar_subquery())
+            cond = [sessions.c.id == session_id, load < capacity]
+            if from_agent is None:
+                cond.append(sessions.c.status == "queued")
+                values: dict[str, Any] = {"requeued": False}
+            else:
+                cond += [sessions.c.status == "assigned", sessions.c.agent_id == from_agent]
+                values = {"unread": 0}
+            res = conn.execute(update(sessions).where(*cond).values(status="assigned", agent_id=agent_id,
+                                                                     assigned_at=now, **values))
+            if res.rowcount != 1:
+                return False
+            conn.execute(update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now))
+            return True
 
     def bump_unread(self, session_id: int) -> None:
         """One more unread customer message."""
@@ -264,10 +333,11 @@ class HandoffStore:
 
     # ------------------------------------------------------------------ phrases, tickets, labels
     def seed_phrases(self, items: list[dict[str, str]]) -> None:
-        """Insert shared phrases if there are none yet."""
+        """Insert the shared phrases whose code is not in the database yet (edits made there are kept)."""
         with self.engine.begin() as conn:
-            if conn.execute(select(phrases.c.id).where(phrases.c.owner_id.is_(None))).first() is None:
-                for p in items:
+            have = {r.code for r in conn.execute(select(phrases.c.code).where(phrases.c.owner_id.is_(None))).all()}
+            for p in items:
+                if p["code"] not in have:
                     conn.execute(insert(phrases).values(owner_id=None, code=p["code"], text=p["text"]))
 
     def phrases_for(self, agent_id: int, query: str = "") -> list[dict[str, Any]]:
@@ -282,7 +352,8 @@ class HandoffStore:
     def add_phrase(self, owner_id: int | None, code: str, text: str) -> int:
         """A new phrase (shared when ``owner_id`` is None)."""
         with self.engine.begin() as conn:
-            key = conn.execute(insert(phrases).values(owner_id=owner_id, code=code, text=text)).inserted_primary_key
+            key = conn.execute(insert(phrases).values(owner_id=owner_id, code=code, text=mask_sensitive(text))
+                               ).inserted_primary_key
             return int(key[0]) if key else 0
 
     def add_ticket(self, sender_id: str, session_id: int | None, kind: str, due_at: float | None, note: str,
@@ -290,7 +361,7 @@ class HandoffStore:
         """A follow-up ticket."""
         with self.engine.begin() as conn:
             key = conn.execute(insert(tickets).values(sender_id=sender_id, session_id=session_id, kind=kind,
-                                                      due_at=due_at, note=note, status="open",
+                                                      due_at=due_at, note=mask_sensitive(note), status="open",
                                                       created_by=created_by, created_at=time.time())
                                ).inserted_primary_key
             return int(key[0]) if key else 0
@@ -314,7 +385,7 @@ class HandoffStore:
                   intent: str, agent_id: int) -> int:
         """An agent's intent correction of a customer message."""
         with self.engine.begin() as conn:
-            key = conn.execute(insert(labels).values(event_id=event_id, sender_id=sender_id, text=text,
+            key = conn.execute(insert(labels).values(event_id=event_id, sender_id=sender_id, text=mask_sensitive(text),
                                                      predicted_intent=predicted, confidence=confidence, intent=intent,
                                                      agent_id=agent_id, created_at=time.time())).inserted_primary_key
             return int(key[0]) if key else 0
@@ -323,3 +394,47 @@ class HandoffStore:
         """Every intent correction."""
         with self.engine.connect() as conn:
             return list(conn.execute(select(labels).order_by(labels.c.id)).all())
+
+    # ------------------------------------------------------------------ notes, tags, reviews
+    def add_note(self, session_id: int, sender_id: str, agent_id: int, text: str) -> int:
+        """A private note on a chat (agents only; never sent to the customer)."""
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(notes).values(session_id=session_id, sender_id=sender_id, agent_id=agent_id,
+                                                    text=text, created_at=time.time())).inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def notes_for(self, sender_id: str) -> list[Row]:
+        """Every note about a customer, oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(notes).where(notes.c.sender_id == sender_id).order_by(notes.c.id)).all())
+
+    def add_tag(self, session_id: int, sender_id: str, tag: str, agent_id: int) -> None:
+        """Label a chat (idempotent)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(tags.c.id).where(tags.c.session_id == session_id, tags.c.tag == tag)).first():
+                return
+            conn.execute(insert(tags).values(session_id=session_id, sender_id=sender_id, tag=tag, agent_id=agent_id,
+                                             created_at=time.time()))
+
+    def remove_tag(self, session_id: int, tag: str) -> None:
+        """Take a label off a chat."""
+        with self.engine.begin() as conn:
+            conn.execute(tags.delete().where(tags.c.session_id == session_id, tags.c.tag == tag))
+
+    def tags_for(self, session_id: int) -> list[str]:
+        """A chat's labels in the order they were added."""
+        with self.engine.connect() as conn:
+            return [r.tag for r in conn.execute(select(tags).where(tags.c.session_id == session_id)
+                                                .order_by(tags.c.id)).all()]
+
+    def review_label(self, label_id: int, status: str, intent: str, trainer_id: int) -> None:
+        """A trainer's decision on an agent's correction (last decision wins)."""
+        with self.engine.begin() as conn:
+            conn.execute(label_reviews.delete().where(label_reviews.c.label_id == label_id))
+            conn.execute(insert(label_reviews).values(label_id=label_id, status=status, intent=intent,
+                                                      trainer_id=trainer_id, reviewed_at=time.time()))
+
+    def label_reviews(self) -> dict[int, Row]:
+        """Trainer decisions by label id."""
+        with self.engine.connect() as conn:
+            return {r.label_id: r for r in conn.execute(select(label_reviews)).all()}

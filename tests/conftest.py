@@ -80,6 +80,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: how long a test waits for something that must happen (generous: a slow or loaded machine still passes;
+#: a test never asserts how fast it happened — timings live in benchmarks/)
+EVENT_TIMEOUT = 60.0
+
+
+def wait_until(predicate, timeout: float = EVENT_TIMEOUT, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate()`` until it returns something truthy and return that, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
+        time.sleep(interval)
+
+
 def wait_http(url: str, timeout: float = 120) -> None:
     """Wait until ``url`` answers 200."""
     import httpx
@@ -98,8 +115,8 @@ def wait_http(url: str, timeout: float = 120) -> None:
 class BotServer:
     """A real ``bankbot run`` process (restartable on the same data folder)."""
 
-    def __init__(self, model: Path, env: dict[str, str], data_dir: Path) -> None:
-        self.model, self.env, self.data_dir = model, env, data_dir
+    def __init__(self, model: Path, env: dict[str, str], data_dir: Path, demo: bool = True) -> None:
+        self.model, self.env, self.data_dir, self.demo = model, env, data_dir, demo
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -107,7 +124,8 @@ class BotServer:
     def start(self) -> "BotServer":
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--no-train", "--model", str(self.model), "--port", str(self.port)],
+            [sys.executable, "-m", "bot", "run", "--no-train", "--model", str(self.model), "--port", str(self.port),
+             *(["--demo"] if self.demo else [])],
             cwd=ROOT, env={**os.environ, **self.env, "BANKBOT_DATA_DIR": str(self.data_dir)},
             stdout=log, stderr=subprocess.STDOUT)
         log.close()

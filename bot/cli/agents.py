@@ -15,7 +15,8 @@ SKILLS = ("consultation", "inquiry", "operation", "value_added", "general")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``bankbot agents``."""
-    p.add_argument("action", choices=["list", "add", "set"])
+    p.add_argument("action", choices=["list", "add", "set", "seed-demo"],
+                   help="seed-demo adds the demo agents with their PUBLISHED passwords (development only)")
     p.add_argument("username", nargs="?")
     p.add_argument("--name", help="display name (default: the username)")
     p.add_argument("--role", choices=["agent", "supervisor", "trainer"], default="agent")
@@ -33,6 +34,13 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for row in store.all_agents():
             print(json.dumps(agent_dict(row), ensure_ascii=False))
+        return 0
+    if args.action == "seed-demo":
+        from handoff.queue import seed_demo_agents
+
+        added = seed_demo_agents(store)
+        print(f"WARNING: demo agents with published passwords added: {', '.join(added) or 'none (already there)'}"
+              " - never do this on a production database")
         return 0
     if not args.username:
         raise ValueError("give a username")

@@ -16,11 +16,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 5005)")
     p.add_argument("--no-train", action="store_true", help="fail instead of training when no model exists")
+    p.add_argument("--demo", action="store_true",
+                   help="add the demo agents (published passwords; development only, announced at start)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Ensure a model exists, then serve."""
-    settings = load_settings(args.config, model=args.model, host=args.host, port=args.port)
+    settings = load_settings(args.config, model=args.model, host=args.host, port=args.port,
+                             demo=True if args.demo else None)
     try:
         resolve_model(settings)
     except ModelNotFound:

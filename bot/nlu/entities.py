@@ -116,7 +116,16 @@ _AMOUNT_PATTERNS = [
 ]
 _MULT = {"万": 10_000, "千": 1000, "百": 100, "k": 1000, "thousand": 1000, "million": 1_000_000}
 
-_LONG_DIGITS = re.compile(r"(?<![\d*])(\d[\d \-]{8,24}[\dXx])(?![\d*])")
+# digits (ASCII or full-width) with spaces, dashes, dots or ideographic spaces between groups
+_SEP = " \\-.\u3000\uff0d\uff0e"
+_LONG_DIGITS = re.compile(r"(?<![\d*])(\d[\d" + _SEP + r"]{8,28}[\dXx])(?![\d*])")
+#: Chinese numerals read digit by digit (六二二二…, 幺三八… for phone numbers)
+_CN_DIGIT_VALUES = {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "壹": "1", "二": "2", "贰": "2",
+                    "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6", "陆": "6",
+                    "七": "7", "柒": "7", "八": "8", "捌": "8", "九": "9", "玖": "9"}
+_CN_D = "[" + "".join(_CN_DIGIT_VALUES) + "]"
+_CN_LONG = re.compile(r"(?<!" + _CN_D + r")(" + _CN_D + r"(?:[" + _SEP + r"]?" + _CN_D + r"){9,21}[Xx]?)"
+                      r"(?!" + _CN_D + ")")
 _MASKED_NUMBER = re.compile(r"(?<![\dA-Za-z*])(\d{3,6}\*{3,12}\d{2,4}[\dXx]?)(?![\dA-Za-z*])")
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?!\d)")
 
@@ -164,7 +173,7 @@ def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
 
 
 def _mask_digits(raw: str, keep_head: int, keep_tail: int) -> str:
-    positions = [i for i, ch in enumerate(raw) if ch.isdigit() or ch in "Xx"]
+    positions = [i for i, ch in enumerate(raw) if ch.isdigit() or ch in "Xx" or ch in _CN_DIGIT_VALUES]
     hidden = set(positions[keep_head: len(positions) - keep_tail])
     return "".join("*" if i in hidden else ch for i, ch in enumerate(raw))
 
@@ -191,15 +200,30 @@ def _sensitive_numbers(text: str) -> list[Entity]:
         found.append(Entity("phone_number", m.start(), m.end(), _mask_digits(raw, len(raw) - len(m.group(1)) + 3, 4)))
         taken.append(m.span())
     for m in _LONG_DIGITS.finditer(text):
-        raw = m.group(1).rstrip(" -")
+        raw = m.group(1).rstrip(_SEP.replace("\\", ""))
         span = (m.start(1), m.start(1) + len(raw))
-        digits = re.sub(r"[ \-]", "", raw)
+        digits = "".join(str(int(ch)) if ch.isdigit() else ch for ch in raw if ch.isdigit() or ch in "Xx")
+        dots = raw.count(".") + raw.count("\uff0e")
         if len(digits) < 10 or _overlaps(span, taken) or re.search(r"\d{4,}[ -]\d{1,3}[ -]\d{1,3}$", raw):
+            continue
+        if dots == 1 or (dots and len(digits) < 13):  # a decimal amount or an address, not a number to hide
             continue
         kind = _classify_number(digits)
         keep = {"id_number": (6, 4), "card_number": (4, 4), "account_number": (3, 4)}[kind]
         found.append(Entity(kind, span[0], span[1], _mask_digits(raw, *keep)))
         taken.append(span)
+    for m in _CN_LONG.finditer(text):
+        raw = m.group(1)
+        if _overlaps(m.span(1), taken):
+            continue
+        digits = "".join(_CN_DIGIT_VALUES.get(ch, ch) for ch in raw if ch in _CN_DIGIT_VALUES or ch in "Xx")
+        if len(digits) == 11 and re.fullmatch(r"1[3-9]\d{9}", digits):
+            kind, keep = "phone_number", (3, 4)
+        else:
+            kind = _classify_number(digits)
+            keep = {"id_number": (6, 4), "card_number": (4, 4), "account_number": (3, 4)}[kind]
+        found.append(Entity(kind, m.start(1), m.end(1), _mask_digits(raw, *keep)))
+        taken.append(m.span(1))
     for m in _MASKED_NUMBER.finditer(text):
         if _overlaps(m.span(), taken):
             continue
@@ -218,6 +242,27 @@ def mask_sensitive(text: str) -> str:
     for ent in _sensitive_numbers(text):
         chars[ent.start:ent.end] = list(ent.value)
     return "".join(chars)
+
+
+def mask_deep(value: Any) -> Any:
+    """``value`` with every string in it (nested lists/dicts too, keys included) passed through masking."""
+    if isinstance(value, str):
+        return mask_sensitive(value)
+    if isinstance(value, list):
+        return [mask_deep(v) for v in value]
+    if isinstance(value, dict):
+        return {mask_deep(k) if isinstance(k, str) else k: mask_deep(v) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**9:
+        return mask_sensitive(str(value))  # a number sent as a JSON integer
+    return value
+
+
+_CODE = re.compile(r"(?<!\d)\d(?:\s?\d){3,7}(?!\d)")
+
+
+def mask_codes(text: str) -> str:
+    """Hide passcodes (4–8 digits, spaces allowed) in a message that answers a passcode prompt."""
+    return _CODE.sub(lambda m: re.sub(r"\d", "*", m.group()), mask_sensitive(text))
 
 
 def _amounts(text: str, taken: list[tuple[int, int]]) -> list[Entity]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
+from ..inputs import text_problem
 from .data import CATEGORIES
 from .encoder import make_encoder
 from .entities import extract_entities, mask_sensitive
@@ -25,6 +26,8 @@ from .model import CATEGORY_LABELS, NLUModel, featurize
 from .normalize import clean_whitespace, to_halfwidth, to_simplified
 
 RANKING_SIZE = 10
+#: most clauses of one message scored separately (bounds the work a maximum-length message causes)
+MAX_SEGMENTS = 8
 OUT_OF_SCOPE = "out_of_scope"
 _SEGMENT_SPLIT = re.compile(
     r"(?:[。！？!?；;]+|[，,]\s*(?=还有|另外|顺便|以及|同时|然后|再帮我|再问|and\b|also\b|plus\b)|"
@@ -54,6 +57,9 @@ def validate_text(text: Any, max_chars: int) -> str:
         raise ParseInputError(f"message is too long: {len(text)} characters (at most {max_chars})")
     if "\x00" in text or sum(ch == "\ufffd" for ch in text) > max(3, len(text) // 4):
         raise ParseInputError("message is not readable text (binary data)")
+    problem = text_problem(text)
+    if problem:
+        raise ParseInputError(f"message is not plain text: {problem}")
     if not clean_whitespace(text):
         raise ParseInputError("message is empty")
     return text
@@ -92,6 +98,28 @@ class NLUPipeline:
 
     model_path: str = ""
 
+    #: texts the warm-up parses: Chinese (jieba's dictionary, spaCy zh), English, and a mixed clause split
+    WARM_UP_TEXTS = ("你好，怎么修改登录密码", "how do I reset my password", "查一下余额，还有信用卡账单多少")
+
+    def warm_up(self) -> float:
+        """Load and exercise everything a first request needs (tokenizers, encoder, heads); seconds taken.
+
+        spaCy's ``blank('zh')`` with jieba loads its dictionary lazily (about 1.6 s on a 2-core machine), and
+        the encoder and heads allocate on their first call: a server calls this before it reports ready, so
+        the first customer after a restart is served at steady-state speed.
+        """
+        import time
+
+        from .tokenizer import get_nlp
+
+        started = time.perf_counter()
+        for lang in ("zh", "en"):
+            get_nlp(lang)
+        self.parse_many(list(self.WARM_UP_TEXTS))
+        for text in self.WARM_UP_TEXTS:
+            self.parse(text)
+        return time.perf_counter() - started
+
     # ------------------------------------------------------------------ public
     def parse(self, text: Any) -> dict[str, Any]:
         """Parse one message (raises :class:`ParseInputError` on unusable input)."""
@@ -102,7 +130,8 @@ class NLUPipeline:
         clean = [validate_text(t, self.options.max_chars) for t in texts]
         if not clean:
             return []
-        seg_lists = [split_segments(t) for t in clean]
+        # a long message is scored by clause; at most MAX_SEGMENTS clauses, each capped at 512 tokens
+        seg_lists = [split_segments(t)[:MAX_SEGMENTS] for t in clean]
         extra = [s for segs in seg_lists if len(segs) > 1 for s in segs]
         feat = featurize(self.encoder, clean + extra)
         probs = self.model.predict(feat)

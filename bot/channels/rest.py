@@ -1,0 +1,77 @@
+"""Rasa's REST channel: ``POST /webhooks/rest/webhook``, plus polling for pushed messages.
+
+The webhook answers with the bot's reply to that message. A REST client reads agent replies and other
+pushed messages by polling ``GET /conversations/<sender>/messages?after=<event id>`` with the conversation
+token it got in the ``X-Conversation-Token`` header of its first reply (docs/channels.md).
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
+
+from ..dialogue.assistant import InputError, validate_sender
+from ..dialogue.store import TrackerStore
+from ..inputs import BadInput, parse_id
+from .auth import ConversationAuth
+from .base import InputChannel, OnMessage, UserMessage, dumps, error, read_json
+
+
+class RestInput(InputChannel):
+    """The REST webhook and the polling endpoint."""
+
+    def __init__(self, auth: ConversationAuth, store: TrackerStore, max_body: int) -> None:
+        """``store`` serves the polled messages; bodies over ``max_body`` bytes get a 413."""
+        self.auth, self.store, self.max_body = auth, store, max_body
+
+    @classmethod
+    def name(cls) -> str:
+        """``rest``."""
+        return "rest"
+
+    def blueprint(self, on_message: OnMessage) -> Blueprint:
+        """``POST /webhooks/rest/webhook`` and ``GET /conversations/<sender>/messages``."""
+        bp = Blueprint(self.name())
+        auth, store = self.auth, self.store
+
+        @bp.post("/webhooks/rest/webhook")
+        async def rest_webhook(request: Request) -> HTTPResponse:
+            payload, err = read_json(request, self.max_body)
+            if err:
+                return err
+            if not isinstance(payload, dict):
+                return error(400, "expected a JSON object like {\"sender\": \"u1\", \"message\": \"查余额\"}")
+            missing = [k for k in ("sender", "message") if k not in payload]
+            if missing:
+                return error(400, f"missing field(s): {', '.join(missing)}")
+            try:
+                turn = await on_message(UserMessage(payload["sender"], payload["message"], "rest",
+                                                    payload.get("metadata")))
+            except InputError as exc:
+                return error(400, str(exc))
+            headers = ({"X-Conversation-Token": auth.conversation_token(payload["sender"])}
+                       if turn.new_conversation else None)
+            return json_response(turn.messages, dumps=dumps, headers=headers)
+
+        @bp.get("/conversations/<sender>/messages")
+        async def poll_messages(request: Request, sender: str) -> HTTPResponse:
+            """REST clients poll for agent replies and pushed bot messages (customer token required)."""
+            try:
+                validate_sender(sender)
+            except InputError as exc:
+                return error(400, str(exc))
+            if not auth.may_read(request, sender):
+                return error(401, "missing or invalid conversation token", "Unauthorized")
+            try:
+                after = parse_id(request.args.get("after", "0"), "after")
+            except BadInput:
+                return error(400, "'after' must be an event id (integer from 0 to 2^63-1)")
+            out = []
+            for e in store.events(sender, types=["bot", "agent"], after_id=after):
+                msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
+                out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
+                            **({"agent": e["agent"]} if e.get("agent") else {})})
+            return json_response(out, dumps=dumps)
+
+        return bp
