@@ -230,7 +230,7 @@ def test_supervisor_watches_and_reassigns(srv: BotServer, browser: Browser) -> N
     expect(page.locator(f"#sv-watch tr[data-chat-id='{chat['id']}']")).to_contain_text(
         "王磊" if target is other else "李娜")
     shot(page, "09_supervisor_reassigned")
-    assert "token=" not in page.locator("#sv-report").get_attribute("src") or ""
+    assert "token=" not in (page.locator("#sv-report").get_attribute("src") or "")
     ctx.close()
 
 

@@ -15,7 +15,7 @@ export function el(tag, className, text) {
 export function button(className, text, title) {
   const b = el("button", "btn " + (className || ""), text);
   b.type = "button";
-  if (title) { b.title = title; b.setAttribute("aria-label", title); }
+  if (title) b.title = title;
   return b;
 }
 

@@ -25,7 +25,8 @@ export function mountTools(v, api, toast) {
     (list || []).forEach((t) => {
       const chip = el("span", "chip tag", label("tags", t));
       chip.dataset.tag = t;
-      const x = button("tag-remove", "×", "去掉标签 " + label("tags", t));
+      const x = button("tag-remove", "×");
+      x.setAttribute("aria-label", "去掉标签 " + label("tags", t));
       x.addEventListener("click", () => api("DELETE", base + "/tags/" + encodeURIComponent(t))
         .then((r) => paintTags(r.tags)).catch(() => toast("去掉标签失败", "error")));
       chip.appendChild(x);
@@ -91,7 +92,8 @@ export function mountTools(v, api, toast) {
       li.dataset.ticketId = t.id;
       li.appendChild(el("span", "ticket-text", "T" + t.id + " · " + label("ticket_kinds", t.kind) + " · 到期 " +
         when(t.due_at) + (t.note ? " · " + str(t.note) : "")));
-      const done = button("ticket-done small", "完成", "工单 T" + t.id + " 已完成，通知客户");
+      const done = button("ticket-done small", "完成");
+      done.title = "工单 T" + t.id + " 已完成，通知客户";
       done.addEventListener("click", () => {
         done.disabled = true;
         api("POST", "/agent/tickets/" + encodeURIComponent(t.id) + "/done").then(() => {

@@ -63,11 +63,11 @@ export function startTrainer(api, toast) {
         tr.appendChild(el("td", null, label("intents", c.intent)));
         tr.appendChild(el("td", "review", { pending: "待审核", accepted: "已接受", relabeled: "已改标", rejected: "已驳回" }[c.review] || c.review));
         const td = el("td", "actions");
-        const ok = button("accept small primary", "接受", "接受更正：" + str(c.text));
+        const ok = button("accept small primary", "接受");
         ok.addEventListener("click", () => api("POST", "/trainer/corrections/" + c.id, { action: "accept" })
           .then(() => { toast("已接受"); loadCorrections(); }));
         const sel = intentSelect(c.intent, "改为意图");
-        const re = button("relabel small", "改标", "改为所选意图");
+        const re = button("relabel small", "改标");
         re.addEventListener("click", () => api("POST", "/trainer/corrections/" + c.id, { action: "relabel", intent: sel.value })
           .then(() => { toast("已改标"); loadCorrections(); }));
         td.appendChild(ok); td.appendChild(sel); td.appendChild(re);
@@ -88,7 +88,7 @@ export function startTrainer(api, toast) {
         tr.appendChild(el("td", null, Math.round(m.confidence * 100) + "%"));
         const td = el("td");
         const sel = intentSelect(m.intent, "标注意图");
-        const b = button("label small", "标注", "标注：" + str(m.text));
+        const b = button("label small", "标注");
         b.addEventListener("click", () => api("POST", "/trainer/low-confidence/" + m.event_id, { intent: sel.value })
           .then(() => { toast("已标注"); loadLow(); loadCorrections(); }));
         td.appendChild(sel); td.appendChild(b);

@@ -57,7 +57,7 @@ export function mountWatch(api, toast) {
       tr.appendChild(el("td", null, str(c.agent_name || "—")));
       tr.appendChild(el("td", "preview", str(c.preview)));
       const td = el("td", "sv-actions");
-      const w = button("watch small", "旁听", "旁听 " + str(c.customer_name));
+      const w = button("watch small", "旁听");
       w.addEventListener("click", () => watch(c));
       const sel = el("select", "assign-to");
       sel.setAttribute("aria-label", "分配给");
@@ -67,7 +67,7 @@ export function mountWatch(api, toast) {
         o.disabled = a.status === "offline" || a.load >= a.capacity;
         sel.appendChild(o);
       });
-      const go = button("assign small", c.status === "queued" ? "分配" : "改派", "分配 " + str(c.customer_name));
+      const go = button("assign small", c.status === "queued" ? "分配" : "改派");
       go.addEventListener("click", () => api("POST", "/supervisor/chats/" + encodeURIComponent(c.id) + "/assign",
         { to_agent: Number(sel.value) }).then((chat) => { toast("已分配给 " + (agents.find((a) => String(a.id) === sel.value) || {}).name); refresh(); return chat; })
         .catch(() => { /* shown */ }));
