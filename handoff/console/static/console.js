@@ -852,7 +852,7 @@ import { mountWatch } from "./watch.js";
     // one-line summary shown when collapsed
     var summary = [reasonName(c.reason || ctx.reason), verified ? "已核验" : "未核验"];
     flags.forEach(function (f) { summary.push(f[1]); });
-    if (intents.length) summary.push(intents[intents.length - 1].intent);
+    if (intents.length) summary.push(label("intents", intents[intents.length - 1].intent));
     v.ctxSummary.textContent = summary.join(" · ");
 
     intents.forEach(function (i) { v.intentsSeen[str(i.intent)] = true; });
