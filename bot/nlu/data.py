@@ -47,6 +47,8 @@ class Example:
     #: weight in the loss (external data counts less than our own)
     weight: float = 1.0
     tags: set[str] = field(default_factory=set)
+    #: category set on this example (Rasa 3 long form), overriding its intent's default category
+    example_category: str | None = None
 
 
 @dataclass
@@ -107,6 +109,27 @@ def _example_lines(block: dict, path: Path, key_line: int) -> Iterator[tuple[str
         yield strip_annotations(stripped[2:].strip()), base + offset
 
 
+def _example_items(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int, str | None]]:
+    """(text, line, per-example category) for the block-string form and Rasa 3's long form::
+
+        examples:
+        - text: 信用卡账单日和还款日有啥不一样
+          metadata:
+            category: consultation
+    """
+    raw = block.get("examples")
+    if not isinstance(raw, list):
+        for text, ln in _example_lines(block, path, key_line):
+            yield text, ln, None
+        return
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise DataError(f"{path}:{key_line}: each item of an 'examples' list needs a 'text' string")
+        meta = item.get("metadata") or {}
+        category = meta.get("category") if isinstance(meta, dict) else None
+        yield strip_annotations(item["text"].strip()), int(item.get("__line__", key_line)), category
+
+
 def _find_examples_line(path: Path, block_line: int) -> int:
     lines = path.read_text(encoding="utf-8").splitlines()
     for i in range(block_line - 1, min(len(lines), block_line + 12)):
@@ -151,14 +174,16 @@ def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentB
             ex_line = _find_examples_line(path, line)
             block = IntentBlock(str(item["intent"]), category, str(path), line, [],
                                 has_category_key=isinstance(meta, dict) and "category" in meta)
-            for text, ln in _example_lines(item, path, ex_line):
-                block.examples.append(Example(text, block.intent, category, source=str(path), line=ln))
+            for text, ln, ex_category in _example_items(item, path, ex_line):
+                block.examples.append(Example(text, block.intent, ex_category or category, source=str(path),
+                                              line=ln, example_category=ex_category))
             blocks.append(block)
     return blocks
 
 
 def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
-    """All intent examples; an intent's category comes from any block that declares it."""
+    """All intent examples; an intent's category comes from any block that declares it, unless the example
+    declares its own (Rasa 3 long form)."""
     blocks = load_intent_blocks(paths)
     category: dict[str, str | None] = {}
     for b in blocks:
@@ -167,7 +192,7 @@ def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
     out: list[Example] = []
     for b in blocks:
         for ex in b.examples:
-            ex.category = category.get(b.intent)
+            ex.category = ex.example_category or category.get(b.intent)
             out.append(ex)
     return out
 
@@ -176,6 +201,8 @@ def intent_categories(examples: Iterable[Example]) -> dict[str, str | None]:
     """Map every intent to its category (None for meta intents)."""
     out: dict[str, str | None] = {}
     for ex in examples:
+        if ex.example_category:
+            continue
         if ex.intent and (ex.intent not in out or ex.category):
             out[ex.intent] = ex.category
     return out

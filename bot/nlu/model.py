@@ -124,7 +124,7 @@ class NLUModel:
         intents = sorted({e.intent for e in examples if e.intent})
         intent_category: dict[str, str | None] = {}
         for e in own + examples:
-            if e.intent and e.intent not in intent_category:
+            if e.intent and e.intent not in intent_category and not e.example_category:
                 intent_category[e.intent] = e.category
         f = feat([e.text for e in examples])
         y_int = np.array([intents.index(e.intent) if e.intent else -1 for e in examples], dtype=np.int64)
