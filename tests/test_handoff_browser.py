@@ -77,7 +77,8 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
             card = console.locator(".chat-card").first
             expect(card).to_be_visible()  # how fast: benchmarks/startup.py (console arrival)
             # intent names are shown in the agent's language (the id stays in a data attribute)
-            expect(card.locator(".chat-context .chip.intent[data-intent='card_bill']").first).to_contain_text("信用卡账单")
+            intent_chip = card.locator(".chat-context .chip.intent[data-intent='card_bill']").first
+            expect(intent_chip).to_contain_text("信用卡账单")
             expect(card.locator(".msg.customer").first).to_contain_text("账单")
             shot(console, "01_console_chat_with_context")
 

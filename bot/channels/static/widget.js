@@ -534,8 +534,20 @@
       setCare(custom.on !== false);
       if (custom.on !== false && !wasCare) systemNote(T.careOn, false);
     } else if (type === "handoff") {
-      if (!custom.status || custom.status === "queued") showQueue(custom.queue_position, custom.eta_seconds);
-      else hideQueue();
+      // the notice contract of /work/CONTRACTS.md: one bot message per handoff status change
+      var st = custom.status || "queued";
+      row.classList.add("handoff-notice", "handoff-" + st);
+      if (st === "queued" || st === "requeued" || st === "agent_left" ||
+          (st === "transferred" && custom.to_skill && !custom.agent)) {
+        withAgent = false;
+        showQueue(custom.queue_position, custom.eta_seconds);
+      } else if (st === "assigned" || st === "transferred") {
+        withAgent = true;
+        hideQueue();
+      } else {
+        withAgent = false; // returned, closed, no_agents
+        hideQueue();
+      }
     } else if (type === "queue") {
       showQueue(custom.queue_position, custom.eta_seconds);
     } else if (type === "survey") {
