@@ -48,6 +48,16 @@ class Settings:
     confirm_threshold: float = 0.6
     #: Longest accepted message, in characters; longer input gets a clear 4xx / error.
     max_message_chars: int = 2000
+    #: Apply database migrations on start: ``embedded`` (only on SQLite), ``always`` or ``never``
+    #: (then run ``bankbot db upgrade`` yourself).
+    migrate_on_start: str = "embedded"
+    #: Redis for running several instances as one (pub/sub fan-out, conversation locks, agent presence);
+    #: empty: one process, nothing shared (the embedded default).
+    redis_url: str = ""
+    #: Name of this instance in logs, metrics and presence (default: host name + port).
+    instance_id: str = ""
+    #: Log format: ``text`` (readable) or ``json`` (one object per line with the conversation id).
+    log_format: str = "text"
     #: Warm up tokenizers, encoder, heads and database before the server reports ready (``/health``), so the
     #: first customer after a start is served at steady-state speed. Off only to measure the cold start.
     warm_up: bool = True
