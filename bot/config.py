@@ -71,6 +71,8 @@ class Settings:
     #: Webhook requests per second per client address, and the burst allowed.
     client_rate: float = 20.0
     client_burst: int = 200
+    #: Shared secret of the bank app's customer identity tokens (docs/channels.md); empty: identity off.
+    identity_secret: str = ""
     #: Random seed for training.
     seed: int = 42
     #: Extra fields kept for forward compatibility.

@@ -8,6 +8,7 @@ See docs/channels.md.
 from __future__ import annotations
 
 import itertools
+import logging
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ from .ratelimit import RateLimiter
 
 __all__ = ["api_token", "create_app", "error", "read_json", "serve"]
 _app_ids = itertools.count()
+log = logging.getLogger("bankbot.server")
 
 
 def announce(message: str) -> None:
@@ -95,7 +97,10 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
     store.load("warm-up")  # the database connection, before the first customer
-    auth = ConversationAuth(api_token(settings))
+    auth = ConversationAuth(api_token(settings), engine, settings.identity_secret)
+    if not auth.identity_required:
+        announce("no BANKBOT_IDENTITY_SECRET: customers are not verified by the bank app; every visitor "
+                 "may use account features after the OTP step (development only)")
     cluster = Cluster(settings.redis_url, instance, handoff) if settings.redis_url else None
     hub = cluster.hub if cluster else SocketHub()
     hub.attach(assistant)
@@ -112,7 +117,10 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         conversation_id.set(msg.sender_id)
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
-        return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored)
+        turn = await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
+        log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
+        return turn
 
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
     app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))

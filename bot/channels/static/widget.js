@@ -120,7 +120,12 @@
     return "web-" + s;
   }
 
+  // the bank app vouches for its signed-in customer: <customer_id>.<expires>.<hmac> (docs/channels.md)
+  var IDENTITY = params.get("identity") || "";
+
   function senderId() {
+    var idm = /^([A-Za-z0-9_.@:\-]{1,58})\.\d+\.[0-9a-f]+$/.exec(IDENTITY);
+    if (idm) return "cust-" + idm[1];
     var fromUrl = params.get("sender");
     if (fromUrl && SENDER_RE.test(fromUrl)) return fromUrl;
     var stored = null;
@@ -667,7 +672,9 @@
         break;
       case "session":
         // the secret that lets this browser re-open its own conversation later
-        try { localStorage.setItem("bankbot_token_" + SENDER, str(frame.token)); } catch (e) { /* disabled */ }
+        if (frame.token) {
+          try { localStorage.setItem("bankbot_token_" + SENDER, str(frame.token)); } catch (e) { /* disabled */ }
+        }
         break;
       case "error":
         hideTyping();
@@ -698,7 +705,8 @@
     try { token = localStorage.getItem("bankbot_token_" + SENDER) || ""; } catch (e) { /* disabled */ }
     var url = (location.protocol === "https:" ? "wss" : "ws") + "://" + location.host +
       "/webhooks/websocket?sender=" + encodeURIComponent(SENDER) +
-      (token ? "&token=" + encodeURIComponent(token) : "");
+      (token ? "&token=" + encodeURIComponent(token) : "") +
+      (IDENTITY ? "&identity=" + encodeURIComponent(IDENTITY) : "");
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
