@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer
+from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer, post_message
 from .test_handoff import login
 
 if not CHROMIUM.exists():
@@ -75,7 +75,7 @@ def wait_for(fn, timeout: float = 20.0):  # type: ignore[no-untyped-def]
 
 
 def say(base: str, sender: str, text: str) -> None:
-    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
+    r = post_message(base, sender, text)
     assert r.status_code == 200, r.text
 
 
