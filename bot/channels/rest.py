@@ -111,7 +111,9 @@ class RestInput(InputChannel):
             except BadInput:
                 return error(400, "'after' must be an event id (integer from 0 to 2^63-1)")
             out = []
-            for e in store.events(sender, types=["bot", "agent"], after_id=after):
+            # ?history=1 adds the customer's own messages (the widget re-draws the conversation after a reload)
+            types = ["user", "bot", "agent"] if request.args.get("history") == "1" else ["bot", "agent"]
+            for e in store.events(sender, types=types, after_id=after):
                 msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
                 out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
                             **({"agent": e["agent"]} if e.get("agent") else {})})
