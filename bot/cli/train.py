@@ -12,7 +12,8 @@ from ..nlu.training import train_model
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``bankbot train``."""
     p.add_argument("--data", nargs="+", help="NLU YAML files or folders (default: data/nlu)")
-    p.add_argument("--care", nargs="*", help="care YAML files (default: data/care/care.yml; none to skip)")
+    p.add_argument("--care", nargs="*",
+                   help="care YAML files or folders (default: data/care without test.yml; none to skip)")
     p.add_argument("--out", help="model directory (default: models/nlu-<timestamp>)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     p.add_argument("--epochs", type=int, help="training epochs for the heads")

@@ -47,6 +47,8 @@ class Example:
     #: weight in the loss (external data counts less than our own)
     weight: float = 1.0
     tags: set[str] = field(default_factory=set)
+    #: category written on the example itself (Rasa 3 long form), overriding the intent's default
+    own_category: str | None = None
 
 
 @dataclass
@@ -93,10 +95,38 @@ def _load_yaml(path: Path) -> dict:
     return doc
 
 
+def _example_items(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int, str | None]]:
+    """``(text, line, per-example category)`` of a block in either Rasa form.
+
+    Short form: ``examples: |`` with ``- text`` lines. Long form (Rasa 3)::
+
+        examples:
+        - text: 信用卡账单日和还款日有什么区别
+          metadata: {category: consultation}
+    """
+    raw = block.get("examples")
+    if isinstance(raw, list):
+        for item in raw:
+            line = item.get("__line__", key_line) if isinstance(item, dict) else key_line
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise DataError(f"{path}:{line}: each long-form example needs a 'text' string")
+            meta = item.get("metadata") or {}
+            if not isinstance(meta, dict):
+                raise DataError(f"{path}:{line}: example 'metadata' must be a mapping")
+            cat = meta.get("category")
+            if cat is not None and cat not in CATEGORIES:
+                raise DataError(f"{path}:{line}: unknown example category {cat!r} (use one of {', '.join(CATEGORIES)})")
+            yield strip_annotations(item["text"].strip()), line, cat
+        return
+    for text, ln in _example_lines(block, path, key_line):
+        yield text, ln, None
+
+
 def _example_lines(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int]]:
     raw = block.get("examples")
     if not isinstance(raw, str):
-        raise DataError(f"{path}:{key_line}: 'examples' must be a block string ('examples: |')")
+        raise DataError(f"{path}:{key_line}: 'examples' must be a block string ('examples: |') "
+                        "or a list of '- text:' items")
     base = key_line + 1
     for offset, line in enumerate(raw.splitlines()):
         stripped = line.strip()
@@ -151,8 +181,11 @@ def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentB
             ex_line = _find_examples_line(path, line)
             block = IntentBlock(str(item["intent"]), category, str(path), line, [],
                                 has_category_key=isinstance(meta, dict) and "category" in meta)
-            for text, ln in _example_lines(item, path, ex_line):
-                block.examples.append(Example(text, block.intent, category, source=str(path), line=ln))
+            for text, ln, own in _example_items(item, path, ex_line):
+                if own is not None and block.intent in META_INTENTS:
+                    raise DataError(f"{path}:{ln}: meta intent {block.intent!r} examples take no category")
+                block.examples.append(Example(text, block.intent, own or category, source=str(path), line=ln,
+                                              own_category=own))
             blocks.append(block)
     return blocks
 
@@ -167,18 +200,30 @@ def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
     out: list[Example] = []
     for b in blocks:
         for ex in b.examples:
-            ex.category = category.get(b.intent)
+            ex.category = ex.own_category or category.get(b.intent)
             out.append(ex)
     return out
 
 
 def intent_categories(examples: Iterable[Example]) -> dict[str, str | None]:
-    """Map every intent to its category (None for meta intents)."""
+    """Map every intent to its default category (None for meta intents); per-example overrides don't count."""
     out: dict[str, str | None] = {}
     for ex in examples:
-        if ex.intent and (ex.intent not in out or ex.category):
+        if ex.own_category:
+            out.setdefault(ex.intent or "", None)
+            continue
+        if ex.intent and (ex.intent not in out or (ex.category and not out[ex.intent])):
             out[ex.intent] = ex.category
+    out.pop("", None)
     return out
+
+
+def care_training_files(path: str | Path) -> list[Path]:
+    """Care training files under ``path`` (a file or a folder); a folder's ``test.yml`` is held out."""
+    p = Path(path)
+    if p.is_dir():
+        return [f for f in iter_files(p) if f.name not in {"test.yml", "test.yaml"}]
+    return [p] if p.is_file() else []
 
 
 def load_care(paths: str | Path | Iterable[str | Path]) -> list[Example]:
@@ -191,7 +236,7 @@ def load_care(paths: str | Path | Iterable[str | Path]) -> list[Example]:
             labels = item.get("labels")
             if not isinstance(labels, list) or any(lab not in CARE_LABELS for lab in labels):
                 raise DataError(f"{path}:{line}: 'labels' must be a list drawn from {CARE_LABELS}")
-            for text, ln in _example_lines(item, path, _find_examples_line(path, line)):
+            for text, ln, _ in _example_items(item, path, _find_examples_line(path, line)):
                 out.append(Example(text, labels=tuple(labels), source=str(path), line=ln))
     return out
 
@@ -203,3 +248,53 @@ def data_hash(paths: Iterable[str | Path]) -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+HARD_CLASSES = ("long_story", "pinyin", "cantonese", "typo", "rule_vs_own", "other_institution", "complaint",
+                "distress", "impatience", "multi_intent", "out_of_scope", "request_human", "elderly", "plain")
+
+
+@dataclass
+class HardExample:
+    """One message of the hard held-out set (``data/test/hard/*.yml``, top key ``hard:``)."""
+
+    text: str
+    cls: str
+    intent: str
+    category: str | None
+    intents: tuple[str, ...] = ()
+    care: tuple[str, ...] = ()
+    institution: str | None = None
+    source: str = ""
+    line: int = 0
+
+
+def load_hard(paths: str | Path | Iterable[str | Path]) -> list[HardExample]:
+    """Read the hard test set: ``hard: [{class, examples: [{text, intent, category, intents, care, institution}]}]``."""
+    out: list[HardExample] = []
+    for path in iter_files(paths):
+        doc = _load_yaml(path)
+        groups = doc.get("hard")
+        if groups is None:
+            continue
+        if not isinstance(groups, list):
+            raise DataError(f"{path}:{doc.get('__line__', 1)}: 'hard' must be a list")
+        for group in groups:
+            gline = group.get("__line__", 0) if isinstance(group, dict) else 0
+            if not isinstance(group, dict) or not isinstance(group.get("examples"), list):
+                raise DataError(f"{path}:{gline}: each 'hard' item needs 'class' and an 'examples' list")
+            cls = str(group.get("class", "plain"))
+            for item in group["examples"]:
+                line = int(item.get("__line__") or gline) if isinstance(item, dict) else gline
+                if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item.get("intent"):
+                    raise DataError(f"{path}:{line}: each hard example needs 'text' and 'intent'")
+                cat = item.get("category")
+                if cat is not None and cat not in CATEGORIES:
+                    raise DataError(f"{path}:{line}: unknown category {cat!r}")
+                care = tuple(item.get("care") or ())
+                if any(c not in CARE_LABELS for c in care):
+                    raise DataError(f"{path}:{line}: 'care' must be drawn from {CARE_LABELS}")
+                out.append(HardExample(item["text"], cls, str(item["intent"]), cat,
+                                       tuple(item.get("intents") or ()), care,
+                                       item.get("institution"), str(path), line))
+    return out

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .data import CARE_LABELS, CATEGORIES, Example
+from .data import CARE_LABELS, CATEGORIES, Example, intent_categories
 from .features import feature_ids
 from .heads import (
     HeadNet,
@@ -122,10 +122,7 @@ class NLUModel:
         feat = (featurize_fn or (lambda ts: featurize(encoder, ts)))
         own = [e for e in examples if "external" not in e.tags]
         intents = sorted({e.intent for e in examples if e.intent})
-        intent_category: dict[str, str | None] = {}
-        for e in own + examples:
-            if e.intent and e.intent not in intent_category:
-                intent_category[e.intent] = e.category
+        intent_category = intent_categories(own + examples)
         f = feat([e.text for e in examples])
         y_int = np.array([intents.index(e.intent) if e.intent else -1 for e in examples], dtype=np.int64)
         y_cat = np.array([CATEGORY_LABELS.index(e.category or NONE_CATEGORY) if (e.category or e.intent) else -1

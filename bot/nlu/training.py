@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
-from .data import Example, data_hash, iter_files, load_care, load_nlu
+from .data import Example, care_training_files, data_hash, iter_files, load_care, load_nlu
 from .encoder import CachedEncoder, make_encoder
 from .external import banking77_examples, cap_per_intent, clinc150_examples, datasets_dir
 from .heads import TrainConfig
@@ -57,8 +57,9 @@ def train_model(
     """Train on the given data and save a model directory; returns its path."""
     nlu_paths = nlu_paths or [settings.nlu_data]
     if care_paths is None:
-        care_paths = [settings.care_data] if Path(settings.care_data).exists() else []
+        care_paths = [str(f) for f in care_training_files(settings.care_data)]
     examples = training_examples(nlu_paths, external, log)
+    care_paths = [str(f) for p in care_paths for f in care_training_files(p)]
     care = load_care(care_paths) if care_paths else []
     cfg = TrainConfig(seed=settings.seed)
     if epochs:
