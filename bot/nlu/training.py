@@ -16,9 +16,18 @@ from .registry import new_model_dir
 
 
 def training_examples(nlu_paths: list[str], external: bool = True,
-                      log: Callable[[str], None] = print) -> list[Example]:
-    """The project's own examples plus (optionally) mapped public English data."""
+                      log: Callable[[str], None] = print, augmented: bool = True) -> list[Example]:
+    """The project's own examples, their pinyin / HK-TW / typo variants, plus (optionally) mapped public
+    English data. Nothing under ``data/test`` is ever read here."""
     own = load_nlu(nlu_paths)
+    if any("data/test" in e.source.replace("\\", "/") for e in own):
+        raise ValueError("training data must not include data/test (the held-out sets)")
+    if augmented:
+        from .augment import augment
+
+        extra = augment(own)
+        log(f"augmentation: {len(extra)} pinyin / initials / HK-TW / typo variants")
+        own = own + extra
     if not external:
         return own
     ext = cap_per_intent(banking77_examples() + clinc150_examples())
