@@ -48,6 +48,9 @@ class Settings:
     confirm_threshold: float = 0.6
     #: Longest accepted message, in characters; longer input gets a clear 4xx / error.
     max_message_chars: int = 2000
+    #: Warm up tokenizers, encoder, heads and database before the server reports ready (``/health``), so the
+    #: first customer after a start is served at steady-state speed. Off only to measure the cold start.
+    warm_up: bool = True
     #: Add the demo agents (published passwords) at start: ``bankbot run --demo`` / ``BANKBOT_DEMO=1``.
     demo: bool = False
     #: ``production`` refuses development stand-ins (the stub OTP verifier, demo agents).

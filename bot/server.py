@@ -71,8 +71,8 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     max_body = settings.max_message_chars * 8 + 4096
     nlu = pipeline or NLUPipeline.from_settings(settings)
-    # warm the lazy parts (tokenizers, dictionaries) now, not on the first customer's message
-    nlu.parse_many(["你好，我想查一下信用卡6222 0212 3456 7890的账单", "hello, my card balance please"])
+    # warm up before the server listens: /health answers only once the first request is as fast as the rest
+    warmup_s = nlu.warm_up() if settings.warm_up else 0.0
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
     batcher = ParseBatcher(nlu, executor)
 
@@ -89,6 +89,7 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
+    store.load("warm-up")  # the database connection, before the first customer
     auth = ConversationAuth(api_token(settings))
     hub = SocketHub()
     hub.attach(assistant)
@@ -114,6 +115,7 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
     app.ctx.sockets, app.ctx.push = hub.sockets, hub.push
+    app.ctx.warmup_s = warmup_s
     return app
 
 
@@ -122,4 +124,5 @@ def serve(settings: Settings) -> None:
     app = create_app(settings, name="bankbot")
     print(f"bankbot {__version__} serving on http://{settings.host}:{settings.port} (model {app.ctx.nlu.model_path})")
     print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}")
+    print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)

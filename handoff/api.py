@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, file
 from sanic.response import json as json_response
@@ -17,10 +18,14 @@ from sanic.response import json as json_response
 from bot.inputs import MAX_ID, BadInput, check_text, parse_json_body
 from bot.ratelimit import LoginGuard, RateLimited, RateLimiter
 
-from .queue import HandoffError, HandoffService
+from .jobs import JobKind, JobRunner
+from .queue import DATA, HandoffError, HandoffService
 from .store import agent_dict
+from .urgency import customer_names
 
 CONSOLE = Path(__file__).resolve().parent / "console" / "static"
+LOW_CONFIDENCE = 0.6
+NOTE_MAX = 2000
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -284,10 +289,19 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
                                       intent.strip(), agent["id"])
         return json_response({"label_id": lid}, dumps=_dumps)
 
+    phrase_meta = {str(p["code"]): p for p in (yaml.safe_load((DATA / "phrases.yml").read_text(encoding="utf-8"))
+                                                or {}).get("phrases", [])} if (DATA / "phrases.yml").is_file() else {}
+
     @route("GET", "/agent/phrases")
     async def phrases(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Shared phrases (with their scenario group and language) and the agent's own (group ``personal``)."""
         query = check_text(request.args.get("q", ""), "q", 200, allow_empty=True)
-        return json_response(service.store.phrases_for(agent["id"], query), dumps=_dumps)
+        out = []
+        for p in service.store.phrases_for(agent["id"], query):
+            meta = phrase_meta.get(p["code"], {}) if p["shared"] else {}
+            out.append({**p, "group": meta.get("group", "general") if p["shared"] else "personal",
+                        "lang": meta.get("lang", "en" if p["code"].endswith("_en") else "zh")})
+        return json_response(out, dumps=_dumps)
 
     @route("POST", "/agent/phrases")
     async def add_phrase(request: Request, agent: dict[str, Any]) -> HTTPResponse:
@@ -343,6 +357,336 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
                         "max_seconds": waits[-1] if waits else 0},
             "active_chats": len(service.store.sessions_with("assigned")),
         }, dumps=_dumps)
+
+    # ------------------------------------------------------------------ labels, service language
+    labels_doc = yaml.safe_load((DATA / "labels.yml").read_text(encoding="utf-8")) or {}
+
+    @bp.get("/agent/labels")
+    async def labels(request: Request) -> HTTPResponse:
+        """Every display-name list the browser uses (statuses, roles, reasons, intents, ...), zh and en."""
+        return json_response(labels_doc, dumps=_dumps, headers={"Cache-Control": "max-age=300"})
+
+    @route("POST", "/agent/lint")
+    async def lint(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Service-language check of a draft reply (the rule of ``bankbot data validate``)."""
+        from bot.nlu.lint import negative_spans
+
+        text = body(request).get("text")
+        if not isinstance(text, str) or len(text) > 4000:
+            raise HandoffError("'text' must be a string of at most 4000 characters")
+        return json_response({"issues": [{"start": n.start, "end": n.end, "phrase": n.phrase,
+                                          "suggestion": n.suggestion} for n in negative_spans(text)]},
+                             dumps=_dumps)
+
+    # ------------------------------------------------------------------ notes, tags, tickets, customer
+    def chat_row(sid: int, agent: dict[str, Any]) -> Any:
+        """A chat the agent owns, or any chat for a supervisor."""
+        row = service.store.session(sid)
+        if row is None:
+            raise HandoffError(f"no chat {sid}", 404)
+        if agent["role"] != "supervisor" and row.agent_id != agent["id"]:
+            raise HandoffError(f"chat {sid} is not assigned to you", 403)
+        return row
+
+    def note_dict(n: Any) -> dict[str, Any]:
+        a = service.store.agent(n.agent_id)
+        return {"id": n.id, "chat_id": n.session_id, "text": n.text, "created_at": n.created_at,
+                "agent": a.name if a is not None else str(n.agent_id)}
+
+    @route("GET", "/agent/chats/<sid:int>/notes")
+    async def get_notes(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """Private notes about this customer (all their chats)."""
+        row = chat_row(sid, agent)
+        return json_response([note_dict(n) for n in service.store.notes_for(row.sender_id)], dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/notes")
+    async def add_note(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """A private note: stored for colleagues, never sent to the customer."""
+        row = chat_row(sid, agent)
+        text = body(request).get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > NOTE_MAX:
+            raise HandoffError(f"'text' must be a non-empty text of at most {NOTE_MAX} characters")
+        from bot.nlu.entities import mask_sensitive
+
+        nid = service.store.add_note(sid, row.sender_id, agent["id"], mask_sensitive(text.strip()))
+        note = next(n for n in service.store.notes_for(row.sender_id) if n.id == nid)
+        return json_response(note_dict(note), dumps=_dumps)
+
+    @route("POST", "/agent/chats/<sid:int>/tags")
+    async def add_tag(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """Label a chat with one of the tags of ``GET /agent/labels``."""
+        row = chat_row(sid, agent)
+        tag = body(request).get("tag")
+        if not isinstance(tag, str) or tag not in labels_doc.get("tags", {}):
+            raise HandoffError(f"'tag' must be one of {', '.join(labels_doc.get('tags', {}))}")
+        service.store.add_tag(sid, row.sender_id, tag, agent["id"])
+        return json_response({"tags": service.store.tags_for(sid)}, dumps=_dumps)
+
+    @route("DELETE", "/agent/chats/<sid:int>/tags/<tag:str>")
+    async def remove_tag(request: Request, agent: dict[str, Any], sid: int, tag: str) -> HTTPResponse:
+        """Take a label off a chat."""
+        chat_row(sid, agent)
+        service.store.remove_tag(sid, tag)
+        return json_response({"tags": service.store.tags_for(sid)}, dumps=_dumps)
+
+    def ticket_dict(t: Any) -> dict[str, Any]:
+        return {"id": t.id, "chat_id": t.session_id, "kind": t.kind, "due_at": t.due_at, "note": t.note,
+                "status": t.status, "created_by": t.created_by, "created_at": t.created_at, "done_at": t.done_at,
+                "customer_name": customer_names(t.sender_id, {})[0],
+                "overdue": bool(t.status == "open" and t.due_at and t.due_at < time.time())}
+
+    @route("GET", "/agent/tickets")
+    async def list_tickets(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Tickets (mine; a supervisor sees all), open first by due time; ``?status=open|done|all``."""
+        want = request.args.get("status", "open")
+        if want not in ("open", "done", "all"):
+            raise HandoffError("'status' must be open, done or all")
+        rows = [t for t in service.store.all_tickets()
+                if (want == "all" or t.status == want)
+                and (agent["role"] == "supervisor" or t.created_by in (agent["id"], None))]
+        rows.sort(key=lambda t: (t.status != "open", t.due_at or float("inf"), t.id))
+        return json_response([ticket_dict(t) for t in rows], dumps=_dumps)
+
+    @route("GET", "/agent/chats/<sid:int>/customer")
+    async def customer_panel(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """Previous chats, survey scores, open tickets, masked card tails and notes of this chat's customer."""
+        row = chat_row(sid, agent)
+        events = service.bot.transcript(row.sender_id) if service.bot else []
+        surveys = [{"score": e.get("score"), "reason": e.get("reason"), "ts": e.get("ts")}
+                   for e in events if e.get("type") == "survey"]
+        previous = [{"id": s.id, "status": s.status, "reason": s.reason, "created_at": s.created_at,
+                     "agent": (a.name if (a := service.store.agent(s.agent_id)) is not None else None)
+                     if s.agent_id else None, "disposition": s.disposition, "tags": service.store.tags_for(s.id)}
+                    for s in service.store.all_sessions() if s.sender_id == row.sender_id and s.id != sid]
+        cards: list[str] = []
+        for e in events:
+            for ent in (e.get("parse_data") or {}).get("entities", []) if e.get("type") == "user" else []:
+                if ent.get("entity") in ("card_number", "account_number"):
+                    value = str(ent.get("value", ""))
+                    tail = "**** " + value.replace(" ", "")[-4:]
+                    if tail not in cards:
+                        cards.append(tail)
+        ctx = json.loads(row.context)
+        name, _ = customer_names(row.sender_id, ctx)
+        return json_response({
+            "customer_name": name, "previous_chats": previous[-10:], "surveys": surveys[-10:],
+            "open_tickets": [ticket_dict(t) for t in service.store.all_tickets()
+                             if t.sender_id == row.sender_id and t.status == "open"],
+            "card_tails": cards, "notes": [note_dict(n) for n in service.store.notes_for(row.sender_id)],
+            "identity_verified": bool(ctx.get("identity_verified")),
+        }, dumps=_dumps)
+
+    @route("GET", "/agent/guides/search", ("agent", "supervisor", "trainer"))
+    async def search_guides(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Every guide whose title, steps or id match ``?q=`` (all guides when empty), zh and en titles."""
+        q = request.args.get("q", "").strip().lower()
+        out = []
+        for gid, g in guides().items():
+            zh, en = g.get("zh") or {}, g.get("en") or {}
+            hay = " ".join([gid, str(zh.get("title", "")), str(en.get("title", ""))] +
+                           [str(s.get("text", "")) for s in zh.get("steps", []) + en.get("steps", [])]).lower()
+            if not q or q in hay:
+                out.append({"guide_id": gid, "title": zh.get("title", gid), "title_en": en.get("title", gid)})
+        return json_response(out, dumps=_dumps)
+
+    # ------------------------------------------------------------------ supervisor: watch and assign
+    @route("GET", "/supervisor/chats", ("supervisor",))
+    async def sv_chats(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Every open chat (queued and assigned) with its agent, urgency and preview."""
+        out = []
+        names = {a["id"]: a["name"] for a in service.agents()}
+        for status in ("queued", "assigned"):
+            for r in service.store.sessions_with(status):
+                item = service.queue_item(service.chat(r.id, with_messages=False))
+                out.append({**item, "agent_name": names.get(r.agent_id) if r.agent_id else None})
+        return json_response(out, dumps=_dumps)
+
+    @route("GET", "/supervisor/chats/<sid:int>", ("supervisor",))
+    async def sv_chat(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """One chat with messages, for watching (the console then gets ``watch_message`` frames)."""
+        chat = service.chat(sid)
+        service.watchers.setdefault(sid, set()).add(agent["id"])
+        return json_response(chat, dumps=_dumps)
+
+    @route("DELETE", "/supervisor/chats/<sid:int>/watch", ("supervisor",))
+    async def sv_unwatch(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """Stop watching a chat."""
+        service.watchers.get(sid, set()).discard(agent["id"])
+        return json_response({"ok": True})
+
+    @route("POST", "/supervisor/chats/<sid:int>/assign", ("supervisor",))
+    async def sv_assign(request: Request, agent: dict[str, Any], sid: int) -> HTTPResponse:
+        """Assign a waiting chat, or reassign an agent's chat, to a colleague (capacity applies)."""
+        to = body(request).get("to_agent")
+        if isinstance(to, bool) or not isinstance(to, int):
+            raise HandoffError("'to_agent' must be an agent id")
+        return json_response(await service.assign(sid, to), dumps=_dumps)
+
+    # ------------------------------------------------------------------ trainer
+    trainer_roles = ("trainer", "supervisor")
+
+    def correction_dict(lab: Any, reviews: dict[int, Any]) -> dict[str, Any]:
+        r = reviews.get(lab.id)
+        a = service.store.agent(lab.agent_id)
+        return {"id": lab.id, "event_id": lab.event_id, "text": lab.text, "predicted": lab.predicted_intent,
+                "confidence": lab.confidence, "intent": lab.intent, "agent": a.name if a is not None else None,
+                "created_at": lab.created_at, "review": r.status if r is not None else "pending",
+                "final_intent": r.intent if r is not None else None}
+
+    @route("GET", "/trainer/corrections", trainer_roles)
+    async def corrections(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Agents' intent corrections, pending first."""
+        reviews = service.store.label_reviews()
+        out = [correction_dict(lab, reviews) for lab in service.store.all_labels()]
+        out.sort(key=lambda c: (c["review"] != "pending", -c["created_at"]))
+        return json_response(out, dumps=_dumps)
+
+    @route("POST", "/trainer/corrections/<lid:int>", trainer_roles)
+    async def review_correction(request: Request, agent: dict[str, Any], lid: int) -> HTTPResponse:
+        """``{"action": "accept"}``, ``{"action": "relabel", "intent": ...}`` or ``{"action": "reject"}``."""
+        data = body(request)
+        lab = next((x for x in service.store.all_labels() if x.id == lid), None)
+        if lab is None:
+            raise HandoffError(f"no correction {lid}", 404)
+        action = data.get("action")
+        known = set(service.bot.intents()) if service.bot else set()
+        if action == "accept":
+            status, intent = "accepted", lab.intent
+        elif action == "relabel":
+            intent = data.get("intent")
+            if not isinstance(intent, str) or (known and intent not in known):
+                raise HandoffError("'intent' must be a known intent name")
+            status = "relabeled"
+        elif action == "reject":
+            status, intent = "rejected", lab.predicted_intent or lab.intent
+        else:
+            raise HandoffError("'action' must be accept, relabel or reject")
+        service.store.review_label(lid, status, intent, agent["id"])
+        return json_response(correction_dict(lab, service.store.label_reviews()), dumps=_dumps)
+
+    @route("POST", "/trainer/low-confidence/<event_id:int>", trainer_roles)
+    async def label_low_confidence(request: Request, agent: dict[str, Any], event_id: int) -> HTTPResponse:
+        """A trainer labels a low-confidence message (stored as an accepted correction)."""
+        intent = body(request).get("intent")
+        known = set(service.bot.intents()) if service.bot else set()
+        if not isinstance(intent, str) or (known and intent not in known):
+            raise HandoffError("'intent' must be a known intent name")
+        for item in low_confidence_items():
+            if item["event_id"] == event_id:
+                lid = service.store.add_label(event_id, item["sender_id"], item["text"], item["intent"],
+                                              item["confidence"], intent, agent["id"])
+                service.store.review_label(lid, "accepted", intent, agent["id"])
+                return json_response({"label_id": lid}, dumps=_dumps)
+        raise HandoffError(f"no low-confidence message {event_id}", 404)
+
+    def low_confidence_items() -> list[dict[str, Any]]:
+        labelled = {lab.event_id for lab in service.store.all_labels()}
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for s in service.store.all_sessions():
+            if s.sender_id in seen or service.bot is None:
+                continue
+            seen.add(s.sender_id)
+            for e in service.bot.transcript(s.sender_id):
+                if e.get("type") != "user" or e["id"] in labelled:
+                    continue
+                it = (e.get("parse_data") or {}).get("intent") or {}
+                conf = it.get("confidence")
+                if isinstance(conf, (int, float)) and conf < LOW_CONFIDENCE:
+                    out.append({"event_id": e["id"], "sender_id": s.sender_id, "text": e.get("text", ""),
+                                "intent": it.get("name"), "confidence": round(float(conf), 3), "ts": e.get("ts")})
+        return sorted(out, key=lambda x: x["confidence"])
+
+    @route("GET", "/trainer/low-confidence", trainer_roles)
+    async def low_confidence(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Customer messages the model was unsure about (below 0.6), not labelled yet."""
+        return json_response([{k: v for k, v in i.items() if k != "sender_id"} for i in low_confidence_items()],
+                             dumps=_dumps)
+
+    @route("GET", "/trainer/intents", trainer_roles)
+    async def hot_intents(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Intent counts of handed-off conversations this week and last week, hottest and fastest-growing."""
+        now = time.time()
+        week = 7 * 86400
+        this: dict[str, int] = {}
+        last: dict[str, int] = {}
+        seen: set[str] = set()
+        for s in service.store.all_sessions():
+            if s.sender_id in seen or service.bot is None:
+                continue
+            seen.add(s.sender_id)
+            for e in service.bot.transcript(s.sender_id):
+                if e.get("type") != "user":
+                    continue
+                name = ((e.get("parse_data") or {}).get("intent") or {}).get("name")
+                if not name:
+                    continue
+                age = now - float(e.get("ts") or now)
+                bucket = this if age < week else last if age < 2 * week else None
+                if bucket is not None:
+                    bucket[name] = bucket.get(name, 0) + 1
+        rows = [(k, v, last.get(k, 0)) for k, v in this.items()]
+        hot = sorted(rows, key=lambda r: -r[1])[:10]
+        growing = sorted(rows, key=lambda r: -(r[1] - r[2]))[:10]
+
+        def view(r: tuple[str, int, int]) -> dict[str, Any]:
+            return {"intent": r[0], "this_week": r[1], "last_week": r[2], "growth": r[1] - r[2]}
+
+        return json_response({"hot": [view(r) for r in hot], "growing": [view(r) for r in growing]}, dumps=_dumps)
+
+    @route("GET", "/trainer/review", trainer_roles)
+    async def weekly_review(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """This week's dissatisfied cases: survey score ≤ 2 or "not solved", with the chat's intents."""
+        now = time.time()
+        out = []
+        seen: set[str] = set()
+        for s in service.store.all_sessions():
+            if s.sender_id in seen or service.bot is None:
+                continue
+            seen.add(s.sender_id)
+            events = service.bot.transcript(s.sender_id)
+            for e in events:
+                if e.get("type") != "survey" or now - float(e.get("ts") or now) > 7 * 86400:
+                    continue
+                score = e.get("score")
+                if (isinstance(score, (int, float)) and score <= 2) or e.get("reason") == "not_solved":
+                    intents = [((x.get("parse_data") or {}).get("intent") or {}).get("name")
+                               for x in events if x.get("type") == "user"]
+                    out.append({"chat_id": s.id, "customer_name": customer_names(s.sender_id, {})[0],
+                                "score": score, "reason": e.get("reason"), "comment": e.get("comment"),
+                                "intents": [i for i in intents if i], "ts": e.get("ts")})
+        return json_response(out, dumps=_dumps)
+
+    jobs = JobRunner()
+
+    @route("POST", "/trainer/jobs", trainer_roles)
+    async def start_job(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Start ``retrain`` (``bankbot train`` with accepted corrections) or ``compare`` in the background."""
+        kind = body(request).get("kind")
+        try:
+            job_kind = JobKind(str(kind))
+        except ValueError as exc:
+            raise HandoffError("'kind' must be retrain or compare") from exc
+        corrections = [{"text": lab.text, "intent": (r.intent if (r := service.store.label_reviews().get(lab.id))
+                                                     else lab.intent)}
+                       for lab in service.store.all_labels()
+                       if (rv := service.store.label_reviews().get(lab.id)) is not None and rv.status != "rejected"]
+        job = jobs.start(job_kind, corrections)
+        return json_response(job.as_dict(), status=202, dumps=_dumps)
+
+    @route("GET", "/trainer/jobs", trainer_roles)
+    async def list_jobs(request: Request, agent: dict[str, Any]) -> HTTPResponse:
+        """Background jobs, newest first, with progress and (when done) the comparison report."""
+        return json_response([j.as_dict() for j in jobs.all()], dumps=_dumps)
+
+    @route("POST", "/trainer/jobs/<jid:int>/cancel", trainer_roles)
+    async def cancel_job(request: Request, agent: dict[str, Any], jid: int) -> HTTPResponse:
+        """Stop a running job."""
+        job = jobs.get(jid)
+        if job is None:
+            raise HandoffError(f"no job {jid}", 404)
+        jobs.cancel(jid)
+        return json_response(job.as_dict(), dumps=_dumps)
 
     @bp.websocket("/agent/ws")
     async def agent_ws(request: Request, ws: Websocket) -> None:

@@ -18,6 +18,7 @@ import yaml
 from .interface import BotLink
 from .routing import RoutingConfig, can_serve, chat_skill, pick_agent, queue_score
 from .store import HandoffStore, agent_dict, session_dict
+from .urgency import chat_urgency, customer_names
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "handoff"
 DISPOSITIONS = ("resolved", "follow_up", "no_response", "transferred_offline", "other")
@@ -62,6 +63,8 @@ class HandoffService:
         self.bot: BotLink | None = None
         #: (agent_id, frame) -> deliver to that agent's consoles; set by the API layer
         self.notify_agent: AgentListener | None = None
+        #: chat id -> supervisors watching it live (they get ``watch_message`` frames)
+        self.watchers: dict[int, set[int]] = {}
         self._lock = asyncio.Lock()
         self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
         if (DATA / "phrases.yml").is_file():
@@ -91,8 +94,13 @@ class HandoffService:
     def queue_item(chat: dict[str, Any]) -> dict[str, Any]:
         """A waiting chat as listed in queues: no transcript, but care flags and a display name."""
         item = {k: v for k, v in chat.items() if k != "context"}
-        item["care"] = chat["context"].get("care", {})
-        item["customer_name"] = f"客户{chat['sender_id'][-4:]}"
+        ctx = chat["context"]
+        item["care"] = ctx.get("care", {})
+        item["customer_name"], item["salutation"] = customer_names(chat["sender_id"], ctx)
+        item["urgency"] = chat_urgency(chat).as_dict()
+        customer = [t for t in ctx.get("transcript", []) if t.get("from") == "customer"]
+        item["preview"] = str(customer[-1].get("text", ""))[:80] if customer else ""
+        item["intent"] = next((i.get("intent") for i in reversed(ctx.get("intents", [])) if i.get("intent")), None)
         return item
 
     def chat(self, session_id: int, with_messages: bool = True) -> dict[str, Any]:
@@ -101,9 +109,17 @@ class HandoffService:
         if row is None:
             raise HandoffError(f"no chat {session_id}", 404)
         chat = session_dict(row)
-        chat["customer_name"] = f"客户{row.sender_id[-4:]}"
+        chat["customer_name"], chat["salutation"] = customer_names(row.sender_id, chat["context"])
+        chat["tags"] = self.store.tags_for(row.id)
+        customer_texts: list[str] = []
         if with_messages and self.bot is not None:
             chat["messages"] = [m for m in (self._message(e) for e in self.bot.transcript(row.sender_id)) if m]
+            since = float(chat["created_at"])
+            customer_texts = [m["text"] for m in chat["messages"] if m["from"] == "customer" and m["ts"] >= since]
+        from .urgency import urgency
+
+        waited = float(chat["wait_seconds"]) if row.status != "queued" else time.time() - float(row.queued_at)
+        chat["urgency"] = urgency(chat["context"], row.reason, waited, customer_texts).as_dict()
         return chat
 
     @staticmethod
@@ -163,6 +179,7 @@ class HandoffService:
         msg = {"event_id": event_id, "from": "customer", "text": text, "ts": time.time(),
                "intent": parse.get("intent", {}).get("name"), "confidence": parse.get("intent", {}).get("confidence")}
         await self._tell(row.agent_id, {"type": "customer_message", "chat_id": row.id, "message": msg})
+        await self._tell_watchers(row.id, msg)
 
     # ------------------------------------------------------------------ routing
     async def route(self) -> None:
@@ -261,7 +278,42 @@ class HandoffService:
         row = self.require_owner(session_id, agent)
         if self.bot is None:
             raise HandoffError("bot link missing", 500)
-        return await self.bot.send_to_customer(row.sender_id, message, agent["name"])
+        event_id = await self.bot.send_to_customer(row.sender_id, message, agent["name"])
+        await self._tell_watchers(session_id, {"event_id": event_id, "from": "agent", "text": message.get("text", ""),
+                                               "ts": time.time(), "custom": message.get("custom"),
+                                               "agent": agent["name"]})
+        return event_id
+
+    async def assign(self, session_id: int, to_agent: int) -> dict[str, Any]:
+        """A supervisor gives a waiting chat (or an agent's chat) to ``to_agent`` (capacity applies)."""
+        async with self._lock:
+            row = self.store.session(session_id)
+            if row is None or row.status not in ("queued", "assigned"):
+                raise HandoffError(f"chat {session_id} is not open", 409)
+            target = self.store.agent(to_agent)
+            if target is None or target.role not in ("agent", "supervisor"):
+                raise HandoffError(f"no agent {to_agent}", 404)
+            if row.agent_id == target.id:
+                raise HandoffError(f"the chat is already with {target.name}", 409)
+            if target.status == "offline" or self._load().get(target.id, 0) >= target.capacity:
+                raise HandoffError(f"{target.name} is offline or has no free place", 409)
+            previous = row.agent_id if row.status == "assigned" else None
+            now = time.time()
+            self.store.set_session(session_id, status="assigned", agent_id=target.id, assigned_at=now,
+                                   requeued=False, unread=0)
+            self.store.set_agent(target.id, last_assigned_at=now)
+        if previous is not None:
+            await self._tell(previous, {"type": "chat_updated", "chat": self.chat(session_id, False)})
+        if self.bot is not None:
+            await self.bot.mark_assigned(row.sender_id, target.name)
+        chat = self.chat(session_id)
+        await self._tell(target.id, {"type": "chat_assigned", "chat": chat})
+        await self._broadcast_queue()
+        return chat
+
+    async def _tell_watchers(self, session_id: int, message: dict[str, Any]) -> None:
+        for sv in list(self.watchers.get(session_id, ())):
+            await self._tell(sv, {"type": "watch_message", "chat_id": session_id, "message": message})
 
     async def transfer(self, session_id: int, agent: dict[str, Any], to_agent: Any = None, to_skill: Any = None,
                        note: str = "") -> dict[str, Any]:

@@ -106,6 +106,35 @@ labels = Table(
     Column("created_at", Float, nullable=False),
 )
 
+notes = Table(
+    "ho_notes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, nullable=False, index=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("agent_id", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tags = Table(
+    "ho_tags", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, nullable=False, index=True),
+    Column("sender_id", String(64), nullable=False, index=True),
+    Column("tag", String(32), nullable=False),
+    Column("agent_id", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+label_reviews = Table(
+    "ho_label_reviews", metadata,
+    Column("label_id", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),  # accepted | relabeled | rejected
+    Column("intent", String(64), nullable=False),
+    Column("trainer_id", Integer, nullable=False),
+    Column("reviewed_at", Float, nullable=False),
+)
+
 PBKDF2_ROUNDS = 120_000
 TOKEN_TTL = 12 * 3600
 
@@ -274,10 +303,11 @@ class HandoffStore:
 
     # ------------------------------------------------------------------ phrases, tickets, labels
     def seed_phrases(self, items: list[dict[str, str]]) -> None:
-        """Insert shared phrases if there are none yet."""
+        """Insert the shared phrases whose code is not in the database yet (edits made there are kept)."""
         with self.engine.begin() as conn:
-            if conn.execute(select(phrases.c.id).where(phrases.c.owner_id.is_(None))).first() is None:
-                for p in items:
+            have = {r.code for r in conn.execute(select(phrases.c.code).where(phrases.c.owner_id.is_(None))).all()}
+            for p in items:
+                if p["code"] not in have:
                     conn.execute(insert(phrases).values(owner_id=None, code=p["code"], text=p["text"]))
 
     def phrases_for(self, agent_id: int, query: str = "") -> list[dict[str, Any]]:
@@ -334,3 +364,47 @@ class HandoffStore:
         """Every intent correction."""
         with self.engine.connect() as conn:
             return list(conn.execute(select(labels).order_by(labels.c.id)).all())
+
+    # ------------------------------------------------------------------ notes, tags, reviews
+    def add_note(self, session_id: int, sender_id: str, agent_id: int, text: str) -> int:
+        """A private note on a chat (agents only; never sent to the customer)."""
+        with self.engine.begin() as conn:
+            key = conn.execute(insert(notes).values(session_id=session_id, sender_id=sender_id, agent_id=agent_id,
+                                                    text=text, created_at=time.time())).inserted_primary_key
+            return int(key[0]) if key else 0
+
+    def notes_for(self, sender_id: str) -> list[Row]:
+        """Every note about a customer, oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(notes).where(notes.c.sender_id == sender_id).order_by(notes.c.id)).all())
+
+    def add_tag(self, session_id: int, sender_id: str, tag: str, agent_id: int) -> None:
+        """Label a chat (idempotent)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(tags.c.id).where(tags.c.session_id == session_id, tags.c.tag == tag)).first():
+                return
+            conn.execute(insert(tags).values(session_id=session_id, sender_id=sender_id, tag=tag, agent_id=agent_id,
+                                             created_at=time.time()))
+
+    def remove_tag(self, session_id: int, tag: str) -> None:
+        """Take a label off a chat."""
+        with self.engine.begin() as conn:
+            conn.execute(tags.delete().where(tags.c.session_id == session_id, tags.c.tag == tag))
+
+    def tags_for(self, session_id: int) -> list[str]:
+        """A chat's labels in the order they were added."""
+        with self.engine.connect() as conn:
+            return [r.tag for r in conn.execute(select(tags).where(tags.c.session_id == session_id)
+                                                .order_by(tags.c.id)).all()]
+
+    def review_label(self, label_id: int, status: str, intent: str, trainer_id: int) -> None:
+        """A trainer's decision on an agent's correction (last decision wins)."""
+        with self.engine.begin() as conn:
+            conn.execute(label_reviews.delete().where(label_reviews.c.label_id == label_id))
+            conn.execute(insert(label_reviews).values(label_id=label_id, status=status, intent=intent,
+                                                      trainer_id=trainer_id, reviewed_at=time.time()))
+
+    def label_reviews(self) -> dict[int, Row]:
+        """Trainer decisions by label id."""
+        with self.engine.connect() as conn:
+            return {r.label_id: r for r in conn.execute(select(label_reviews)).all()}

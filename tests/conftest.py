@@ -80,6 +80,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: how long a test waits for something that must happen (generous: a slow or loaded machine still passes;
+#: a test never asserts how fast it happened — timings live in benchmarks/)
+EVENT_TIMEOUT = 60.0
+
+
+def wait_until(predicate, timeout: float = EVENT_TIMEOUT, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate()`` until it returns something truthy and return that, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
+        time.sleep(interval)
+
+
 def wait_http(url: str, timeout: float = 120) -> None:
     """Wait until ``url`` answers 200."""
     import httpx

@@ -10,14 +10,13 @@ import datetime as dt
 import json
 import shutil
 import statistics
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer, run_cli
+from .conftest import CHROMIUM, CHROMIUM_ARGS, EVENT_TIMEOUT, ROOT, BotServer, run_cli, wait_until
 
 PASSWORDS = {"li.na": "demo-agent-1", "zhao.min": "demo-super-1"}
 
@@ -58,13 +57,9 @@ class History:
         return out
 
     def chat_id(self, sender: str) -> int:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            for c in httpx.get(self.srv.base + "/agent/chats", headers=self.auth).json():
-                if c["sender_id"] == sender:
-                    return int(c["id"])
-            time.sleep(0.2)
-        raise AssertionError(f"{sender} never reached the agent")
+        return int(wait_until(lambda: next((c["id"] for c in httpx.get(
+            self.srv.base + "/agent/chats", headers=self.auth).json() if c["sender_id"] == sender), None),
+            what=f"{sender} reaching the agent"))
 
     def survey(self, sender: str, score: int, reason: str = "", who: str = "bot") -> None:
         payload = {"score": score, "reason": reason} if reason else {"score": score}
@@ -196,7 +191,7 @@ def test_supervisor_page_in_browser(history: History) -> None:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(EVENT_TIMEOUT * 1000)
             page.goto(history.srv.base + "/console")
             page.fill("#username", "zhao.min")
             page.fill("#password", PASSWORDS["zhao.min"])

@@ -4,7 +4,6 @@ the customer answers the survey. Screenshots of both screens go to ``test-output
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, BotServer
+from .conftest import CHROMIUM, CHROMIUM_ARGS, EVENT_TIMEOUT, ROOT, BotServer, wait_until
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk); browser tests skipped",
@@ -54,7 +53,7 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
             console = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN").new_page()
             widget = browser.new_context(viewport={"width": 400, "height": 800}, locale="zh-CN").new_page()
             for page in (console, widget):
-                page.set_default_timeout(15_000)
+                page.set_default_timeout(EVENT_TIMEOUT * 1000)
 
             # the agent logs in and goes online
             console.goto(srv.base + "/console")
@@ -64,24 +63,19 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
             expect(console.locator("#status-select")).to_be_visible()
             console.select_option("#status-select", "online")
             expect(console.locator("body[data-conn=open]")).to_have_count(1)
-            deadline = time.time() + 10
             auth = {"authorization": "Bearer " + console.evaluate(
                 "() => sessionStorage.getItem('bankbot_agent_token') || ''")}
-            while time.time() < deadline and httpx.get(srv.base + "/agent/me", headers=auth).json().get(
-                    "status") != "online":
-                time.sleep(0.1)
+            wait_until(lambda: httpx.get(srv.base + "/agent/me", headers=auth).json().get("status") == "online",
+                       what="the agent going online")
 
             # the customer asks about their bill, then for a person
             widget.goto(f"{srv.base}/widget?sender={sender}")
             expect(widget.locator("body[data-conn=open]")).to_have_count(1)
             customer_says(widget, "我的信用卡账单这个月多少钱")
             expect(widget.locator(".guide-card")).to_have_count(1)
-            started = time.time()
             customer_says(widget, "转人工")
             card = console.locator(".chat-card").first
-            expect(card).to_be_visible(timeout=3000)
-            elapsed = time.time() - started
-            assert elapsed < 1.0, f"the chat reached the console after {elapsed:.2f}s"
+            expect(card).to_be_visible()  # how fast: benchmarks/startup.py (console arrival)
             expect(card.locator(".chat-context")).to_contain_text("card_bill")
             expect(card.locator(".msg.customer").first).to_contain_text("账单")
             shot(console, "01_console_chat_with_context")
@@ -122,11 +116,7 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
         finally:
             browser.close()
 
-    deadline = time.time() + 10
-    surveys: list = []
-    while time.time() < deadline and not surveys:
-        events = httpx.get(f"{srv.base}/conversations/{sender}/events",
-                           headers={"authorization": f"Bearer {srv.token}"}).json()["events"]
-        surveys = [e for e in events if e["type"] == "survey"]
-        time.sleep(0.2)
+    surveys = wait_until(lambda: [e for e in httpx.get(
+        f"{srv.base}/conversations/{sender}/events", headers={"authorization": f"Bearer {srv.token}"}).json()[
+        "events"] if e["type"] == "survey"], what="the survey being stored")
     assert surveys and surveys[0]["score"] == 2 and surveys[0]["served_by"] == "agent" and surveys[0]["reason"]

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "widget"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 60_000  # generous: a slow machine passes; speed is measured in benchmarks/
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
 # a phone-sized viewport: the widget is an in-app chat
 PHONE = {"viewport": {"width": 400, "height": 800}, "device_scale_factor": 1, "locale": "zh-CN",
@@ -159,7 +159,8 @@ def test_widget_conversation(server: str, page: Page) -> None:
     # 6. markup from the customer is text, never code
     say(page, XSS)
     expect(page.locator("#messages .msg.user.pending")).to_have_count(0)  # acknowledged by the server
-    page.wait_for_timeout(500)
+    # two animation frames: the message is laid out and any injected handler would have run (no fixed sleep)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     assert page.evaluate("window.__xss") is None
     expect(page.locator("#messages .msg.user").last).to_have_text(XSS)
     assert page.locator("#messages script, #messages img[src='x']").count() == 0

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if care:
         issues += check_care(care)
     responses = args.responses if args.responses is not None else [
-        p for p in ("data/guides", "data/dialogue/domain.yml") if Path(p).exists()]
+        p for p in ("data/guides", "data/dialogue/domain.yml", "data/handoff/phrases.yml") if Path(p).exists()]
     if responses:
         issues += check_responses(responses)
     for issue in issues:

@@ -15,10 +15,35 @@ from .data import CATEGORIES, META_INTENTS, DataError, iter_files, load_care, lo
 
 # Service language: say what we *can* do. These phrasings are flagged in bot texts.
 NEGATIVE_PHRASES = re.compile(
-    r"不能|不可以|不会|无法|不行|不支持|办不到|做不到|"
+    r"不能|不可以|不会|无法|不行|不支持|办不到|做不到|没办法|"
     r"\bcan(?:'|’)?t\b|\bcannot\b|\bcan not\b|\bwon(?:'|’)t\b|\bunable to\b|\bnot able to\b|\bnot allowed\b",
     re.IGNORECASE,
 )
+
+
+#: A positive rewrite to offer for each kind of negative phrasing (service-language assist in the console).
+REWRITES_ZH = {
+    "不能": "这个我们可以这样帮您…", "不可以": "这个我们可以换一种方式帮您…", "不会": "我们会尽力为您…",
+    "无法": "我们可以通过…为您处理", "不行": "我们可以试试…", "不支持": "目前我们可以通过…办理",
+    "办不到": "我们可以这样帮您…", "做不到": "我们可以这样帮您…", "没办法": "我们可以这样帮您…",
+}
+REWRITE_EN = "Here's what we can do: …"
+
+
+@dataclass(frozen=True)
+class NegativeSpan:
+    """One negative phrasing in a text: where it is and a positive rewrite to suggest."""
+
+    start: int
+    end: int
+    phrase: str
+    suggestion: str
+
+
+def negative_spans(text: str) -> list[NegativeSpan]:
+    """Every negative phrasing in ``text`` (the same rule ``bankbot data validate`` applies to bot texts)."""
+    return [NegativeSpan(m.start(), m.end(), m.group(0), REWRITES_ZH.get(m.group(0), REWRITE_EN))
+            for m in NEGATIVE_PHRASES.finditer(text)]
 
 
 @dataclass
@@ -133,7 +158,7 @@ def check_responses(paths: Iterable[str | Path]) -> list[Issue]:
             issues.append(Issue("error", str(path), f"YAML syntax error: {exc}"))
             continue
         lines = path.read_text(encoding="utf-8").splitlines()
-        for key in ("responses", "guides"):
+        for key in ("responses", "guides", "phrases"):
             if key not in doc:
                 continue
             for where, text in _bot_texts(doc[key], key):
