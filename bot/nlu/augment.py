@@ -69,9 +69,8 @@ def regional_variants(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _homophone_chars() -> dict[str, list[str]]:
     """Toneless syllable -> common characters with that reading (from the banking lexicon's neighbours)."""
-    from pypinyin import Style, lazy_pinyin
-
     import jieba
+    from pypinyin import Style, lazy_pinyin
 
     from .lexicon import COMMON_CHARS, TYPOS
 

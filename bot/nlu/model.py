@@ -133,6 +133,10 @@ class NLUModel:
 
         keys = [(e.intent or e.category or "?") for e in examples]
         split = stratified_split(keys, 0.15, cfg.seed)
+        # calibration and the fallback threshold are chosen on real messages only, never on generated variants
+        generated = {i for i, e in enumerate(examples) if "augmented" in e.tags}
+        split.train += [i for i in split.valid if i in generated]
+        split.valid = [i for i in split.valid if i not in generated]
         log(f"intent heads: {len(examples)} examples, {len(intents)} intents; calibration split "
             f"{len(split.train)}/{len(split.valid)}")
         probe = _fit(f, targets, w, specs, cfg, split.train, log, "calibration run")

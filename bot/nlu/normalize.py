@@ -61,16 +61,19 @@ class Normalized:
     pinyin: bool = False
 
 
+_PATTERNS: dict[int, tuple[dict[str, str], re.Pattern[str]]] = {}
+
+
 def _replace_all(text: str, table: dict[str, str]) -> str:
+    """Replace every key of ``table`` (longest first) in one pass."""
     if not table:
         return text
-    pattern = _compiled(tuple(sorted(table, key=len, reverse=True)))
-    return pattern.sub(lambda m: table[m.group(0)], text)
-
-
-@lru_cache(maxsize=16)
-def _compiled(keys: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(k) for k in keys))
+    cached = _PATTERNS.get(id(table))
+    if cached is None or cached[0] is not table:
+        keys = sorted(table, key=len, reverse=True)
+        cached = (table, re.compile("|".join(re.escape(k) for k in keys)))
+        _PATTERNS[id(table)] = cached
+    return cached[1].sub(lambda m: table[m.group(0)], text)
 
 
 # 系 as Cantonese "is", not inside 系统 / 联系 / 关系 / 体系 / 派系 / 系列
@@ -89,17 +92,27 @@ def mandarin_from_cantonese(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _homophones() -> dict[str, list[str]]:
-    """Toneless pinyin of each banking word -> the words (for one-character homophone slips)."""
+def _homophones() -> dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]]:
+    """(length, position, character) -> banking words with that character there, with their toneless pinyin."""
     from pypinyin import Style, lazy_pinyin
 
     from .lexicon import BANK_WORDS
 
-    out: dict[str, list[str]] = {}
+    out: dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]] = {}
     for w in BANK_WORDS:
-        if len(w) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in w):
-            out.setdefault(" ".join(lazy_pinyin(w, style=Style.NORMAL)), []).append(w)
+        if len(w) in (2, 3) and all("\u4e00" <= c <= "\u9fff" for c in w):
+            py = tuple(lazy_pinyin(w, style=Style.NORMAL))
+            for k, c in enumerate(w):
+                out.setdefault((len(w), k, c), []).append((w, py))
     return out
+
+
+@lru_cache(maxsize=8192)
+def _readings(ch: str) -> frozenset[str]:
+    """Every toneless reading of one character."""
+    from pypinyin import Style, pinyin
+
+    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
 
 
 @lru_cache(maxsize=1)
@@ -111,46 +124,40 @@ def _known_words() -> frozenset[str]:
     return frozenset(w for w, f in jieba.dt.FREQ.items() if f > 0 and len(w) in (2, 3))
 
 
-def _unknown_chars(chunk: str) -> list[str]:
-    return ["?"] * len(chunk)
-
-
 def fix_typos(text: str) -> str:
     """Explicit typo table, then one-character homophone slips of banking words (查余鹅 -> 查余额).
 
-    A 2-3 character window is replaced by a banking word with the same toneless pinyin only when it
-    shares a character with that word and is not itself a dictionary word.
+    A 2-3 character window is replaced by a banking word when it differs from the word in one
+    character that can be read like the word's character there, and the window is not itself a
+    dictionary word.
     """
     from .lexicon import TYPOS
 
     text = _replace_all(text, TYPOS)
     if not any("\u4e00" <= c <= "\u9fff" for c in text):
         return text
-    from pypinyin import Style, lazy_pinyin
-
     table = _homophones()
-    py = lazy_pinyin(text, style=Style.NORMAL, errors=_unknown_chars)  # type: ignore[arg-type]
-    if len(py) != len(text):
-        return text
     chars = list(text)
     i = 0
     while i < len(chars):
-        done = False
+        replaced = 0
         for n in (3, 2):
-            window = "".join(chars[i : i + n])
+            window = chars[i : i + n]
             if len(window) < n or not all("\u4e00" <= c <= "\u9fff" for c in window):
                 continue
-            for word in table.get(" ".join(py[i : i + n]), ()):
-                same = sum(a == b for a, b in zip(word, window, strict=True))
-                if word != window and len(word) == n and same >= n - 1 and window not in _known_words():
-                    chars[i : i + n] = list(word)
-                    i += n
-                    done = True
+            for k in range(n):
+                for word, py in table.get((n, k, window[k]), ()):
+                    diff = [j for j in range(n) if word[j] != window[j]]
+                    if len(diff) == 1 and py[diff[0]] in _readings(window[diff[0]]) \
+                            and "".join(window) not in _known_words():
+                        chars[i : i + n] = list(word)
+                        replaced = n
+                        break
+                if replaced:
                     break
-            if done:
+            if replaced:
                 break
-        if not done:
-            i += 1
+        i += replaced or 1
     return "".join(chars)
 
 

@@ -149,7 +149,8 @@ class NLUPipeline:
     model_path: str = ""
 
     #: texts the warm-up parses: Chinese (jieba's dictionary, spaCy zh), English, and a mixed clause split
-    WARM_UP_TEXTS = ("你好，怎么修改登录密码", "how do I reset my password", "查一下余额，还有信用卡账单多少")
+    WARM_UP_TEXTS = ("你好，怎么修改登录密码", "how do I reset my password", "查一下余额，还有信用卡账单多少",
+                     "xiugai mima", "查余鹅")
 
     def warm_up(self) -> float:
         """Load and exercise everything a first request needs (tokenizers, encoder, heads); seconds taken.
