@@ -16,7 +16,7 @@ from .registry import new_model_dir
 
 
 def training_examples(nlu_paths: list[str], external: bool = True,
-                      log: Callable[[str], None] = print, augmented: bool = True) -> list[Example]:
+                      log: Callable[[str], None] = print, augmented: bool = False) -> list[Example]:
     """The project's own examples, their pinyin / HK-TW / typo variants, plus (optionally) mapped public
     English data. Nothing under ``data/test`` is ever read here."""
     own = load_nlu(nlu_paths)
@@ -62,12 +62,13 @@ def train_model(
     external: bool = True,
     epochs: int | None = None,
     log: Callable[[str], None] = print,
+    augmented: bool = False,
 ) -> Path:
     """Train on the given data and save a model directory; returns its path."""
     nlu_paths = nlu_paths or [settings.nlu_data]
     if care_paths is None:
         care_paths = [str(f) for f in care_training_files(settings.care_data)]
-    examples = training_examples(nlu_paths, external, log)
+    examples = training_examples(nlu_paths, external, log, augmented=augmented)
     care_paths = [str(f) for p in care_paths for f in care_training_files(p)]
     care = load_care(care_paths) if care_paths else []
     cfg = TrainConfig(seed=settings.seed)
