@@ -8,9 +8,10 @@ See docs/channels.md.
 from __future__ import annotations
 
 import itertools
+import logging
+import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from sanic import Request, Sanic
 
@@ -28,6 +29,7 @@ from .channels.hub import SocketHub
 from .channels.rest import RestInput
 from .channels.websocket import WebsocketInput
 from .channels.widget import widget_blueprint
+from .cluster import Cluster
 from .config import Settings
 from .db import make_engine
 from .dialogue.assistant import Assistant, Turn
@@ -36,11 +38,15 @@ from .dialogue.identity import OTPVerifier, StubOTPVerifier
 from .dialogue.policy import Policy, PolicyConfig
 from .dialogue.store import TrackerStore
 from .hardening import install
+from .migrations import upgrade
 from .nlu.pipeline import NLUPipeline
+from .openapi import openapi_blueprint
+from .ops import Metrics, configure_logging, conversation_id, ops_blueprint
 from .ratelimit import RateLimiter
 
 __all__ = ["api_token", "create_app", "error", "read_json", "serve"]
 _app_ids = itertools.count()
+log = logging.getLogger("bankbot.server")
 
 
 def announce(message: str) -> None:
@@ -70,16 +76,18 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.config.REQUEST_MAX_SIZE = max(1_000_000, settings.max_message_chars * 8)
     app.config.WEBSOCKET_MAX_SIZE = settings.max_message_chars * 8 + 4096
     max_body = settings.max_message_chars * 8 + 4096
+    instance = settings.instance_id or f"{socket.gethostname()}:{settings.port}"
+    configure_logging(settings.log_format, instance)
     nlu = pipeline or NLUPipeline.from_settings(settings)
     # warm up before the server listens: /health answers only once the first request is as fast as the rest
     warmup_s = nlu.warm_up() if settings.warm_up else 0.0
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
-    batcher = ParseBatcher(nlu, executor)
-
-    async def parse_text(text: Any) -> dict[str, Any]:
-        return await batcher.parse(text)
-
+    metrics = Metrics()
+    parse_text = metrics.timed_parse(ParseBatcher(nlu, executor).parse)
     engine = make_engine(settings.database)
+    if settings.migrate_on_start == "always" or (settings.migrate_on_start == "embedded"
+                                                  and settings.database.startswith("sqlite")):
+        upgrade(engine)
     store = TrackerStore(engine)
     handoff = HandoffService(HandoffStore(engine))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
@@ -90,8 +98,12 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
     store.load("warm-up")  # the database connection, before the first customer
-    auth = ConversationAuth(api_token(settings))
-    hub = SocketHub()
+    auth = ConversationAuth(api_token(settings), engine, settings.identity_secret)
+    if not auth.identity_required:
+        announce("no BANKBOT_IDENTITY_SECRET: customers are not verified by the bank app; every visitor "
+                 "may use account features after the OTP step (development only)")
+    cluster = Cluster(settings.redis_url, instance, handoff) if settings.redis_url else None
+    hub = cluster.hub if cluster else SocketHub()
     hub.attach(assistant)
 
     per_sender = RateLimiter(settings.message_rate, settings.message_burst)
@@ -103,18 +115,31 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
             per_client.hit(str(request.ip or "unknown"), "requests from this address")
 
     async def on_message(msg: UserMessage) -> Turn:
+        conversation_id.set(msg.sender_id)
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
-        return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored)
+        turn = await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
+        log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
+        return turn
 
+    app.config.OAS = False  # our own spec, built from the pydantic models (bot/openapi.py)
+    app.blueprint(openapi_blueprint(app))
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
     app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))
     app.blueprint(widget_blueprint())
     app.blueprint(api_blueprint(nlu, parse_text, store, handoff, auth, max_body))
     app.blueprint(create_blueprint(handoff, guides))
+    app.blueprint(ops_blueprint(metrics, nlu, engine, handoff, hub, cluster.ping if cluster else None))
+    metrics.install(app)
+    if cluster is not None:
+        cluster.wire()
+        assistant.locks = cluster.lock
+        app.before_server_start(lambda _app: cluster.start())
+        app.after_server_stop(lambda _app: cluster.stop())
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
-    app.ctx.sockets, app.ctx.push = hub.sockets, hub.push
+    app.ctx.sockets, app.ctx.push, app.ctx.metrics, app.ctx.cluster = hub.sockets, hub.push, metrics, cluster
     app.ctx.warmup_s = warmup_s
     return app
 
@@ -123,6 +148,7 @@ def serve(settings: Settings) -> None:
     """Run the server in this process until interrupted."""
     app = create_app(settings, name="bankbot")
     print(f"bankbot {__version__} serving on http://{settings.host}:{settings.port} (model {app.ctx.nlu.model_path})")
-    print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}")
+    print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}"
+          + (f"   redis: {settings.redis_url}" if settings.redis_url else ""))
     print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -32,6 +32,16 @@ class HandoffError(ValueError):
         """``status`` is the HTTP status to answer with."""
         super().__init__(message)
         self.status = status
+
+
+class Presence(Protocol):
+    """Where agent consoles are tracked when several instances share the agents (see ``bot/cluster.py``)."""
+
+    def connected(self, agent_id: int) -> None:
+        """A console of the agent opened on this instance."""
+
+    def disconnected(self, agent_id: int, still_connected: bool) -> None:
+        """A console closed (``still_connected``: others stay open here); starts the grace period if none is left."""
 
 
 def seed_demo_agents(store: HandoffStore, default_capacity: int = 5) -> list[str]:
@@ -67,6 +77,8 @@ class HandoffService:
         self.watchers: dict[int, set[int]] = {}
         self._lock = asyncio.Lock()
         self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
+        #: cross-instance presence (Redis); None: consoles and grace timers are tracked in this process
+        self.presence: Presence | None = None
         if (DATA / "phrases.yml").is_file():
             store.seed_phrases((yaml.safe_load((DATA / "phrases.yml").read_text(encoding="utf-8")) or {})
                                .get("phrases", []))
@@ -194,9 +206,11 @@ class HandoffService:
                 if agent is None:
                     continue
                 now = time.time()
-                self.store.set_session(chat["id"], status="assigned", agent_id=agent["id"], assigned_at=now,
-                                       requeued=False)
-                self.store.set_agent(agent["id"], last_assigned_at=now)
+                if not self.store.assign(chat["id"], agent["id"], agent["capacity"], now):
+                    # another instance took the chat or filled the agent: re-read the loads and go on
+                    agents = self.agents()
+                    load = {a["id"]: a["load"] for a in agents}
+                    continue
                 load[agent["id"]] = load.get(agent["id"], 0) + 1
                 last[agent["id"]] = now
                 assigned.append((chat["id"], agent["id"]))
@@ -218,9 +232,11 @@ class HandoffService:
                 raise HandoffError("only agents and supervisors take chats", 403)
             if self._load().get(agent["id"], 0) >= agent["capacity"]:
                 raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
-            now = time.time()
-            self.store.set_session(session_id, status="assigned", agent_id=agent["id"], assigned_at=now, requeued=False)
-            self.store.set_agent(agent["id"], last_assigned_at=now)
+            if not self.store.assign(session_id, agent["id"], agent["capacity"], time.time()):
+                again = self.store.session(session_id)
+                if again is None or again.status != "queued":
+                    raise HandoffError(f"chat {session_id} is not waiting", 409)
+                raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
         if self.bot is not None:
             await self.bot.mark_assigned(row.sender_id, agent["name"])
         chat = self.chat(session_id)
@@ -252,12 +268,18 @@ class HandoffService:
 
     def connected(self, agent_id: int) -> None:
         """A console of the agent connected: cancel a pending disconnect requeue."""
+        if self.presence is not None:
+            self.presence.connected(agent_id)
+            return
         handle = self._pending_requeue.pop(agent_id, None)
         if handle is not None:
             handle.cancel()
 
     def disconnected(self, agent_id: int, still_connected: bool) -> None:
         """The agent's last console closed: after a grace period, re-queue their chats."""
+        if self.presence is not None:
+            self.presence.disconnected(agent_id, still_connected)
+            return
         if still_connected:
             return
         loop = asyncio.get_running_loop()
@@ -330,7 +352,9 @@ class HandoffService:
             tdict = agent_dict(target)
             if tdict["status"] != "online" or self._load().get(target.id, 0) >= tdict["capacity"]:
                 raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
-            self.store.set_session(session_id, agent_id=target.id, assigned_at=time.time(), note=note, unread=0)
+            if not self.store.assign(session_id, target.id, tdict["capacity"], time.time(), from_agent=row.agent_id):
+                raise HandoffError(f"{target.name} is not available (offline or at capacity)", 409)
+            self.store.set_session(session_id, note=note)
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
             if self.bot is not None:
                 await self.bot.mark_assigned(row.sender_id, target.name)

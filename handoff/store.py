@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
@@ -295,6 +296,35 @@ class HandoffStore:
             values["note"] = mask_sensitive(values["note"])
         with self.engine.begin() as conn:
             conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+
+    def assign(self, session_id: int, agent_id: int, capacity: int, now: float,
+               from_agent: int | None = None) -> bool:
+        """Give a chat to an agent atomically, across processes; False if it is no longer possible.
+
+        The chat must still be waiting (or, with ``from_agent``, still be that agent's: a transfer), and the
+        agent must have fewer than ``capacity`` assigned chats. On PostgreSQL the agent's row is locked
+        (``SELECT … FOR UPDATE``) so that concurrent assignments to one agent are serialised; the chat itself is
+        taken with a conditional ``UPDATE … WHERE status = 'queued'``, so one chat gets one agent. SQLite runs
+        the single statement under its database write lock.
+        """
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(agents.c.id).where(agents.c.id == agent_id).with_for_update())
+            load = (select(func.count()).select_from(sessions)
+                    .where(sessions.c.agent_id == agent_id, sessions.c.status == "assigned").scalar_subquery())
+            cond = [sessions.c.id == session_id, load < capacity]
+            if from_agent is None:
+                cond.append(sessions.c.status == "queued")
+                values: dict[str, Any] = {"requeued": False}
+            else:
+                cond += [sessions.c.status == "assigned", sessions.c.agent_id == from_agent]
+                values = {"unread": 0}
+            res = conn.execute(update(sessions).where(*cond).values(status="assigned", agent_id=agent_id,
+                                                                     assigned_at=now, **values))
+            if res.rowcount != 1:
+                return False
+            conn.execute(update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now))
+            return True
 
     def bump_unread(self, session_id: int) -> None:
         """One more unread customer message."""

@@ -75,3 +75,31 @@ def test_service_language_lint(tmp_path: Path) -> None:
     assert len(issues) == 2
     assert "'不能'" in issues[0] and ":5:" in issues[0]
     assert "can't" in issues[1] and ":7:" in issues[1]
+
+
+LONG_FORM = """version: "3.1"
+nlu:
+- intent: card_bill
+  metadata:
+    category: inquiry
+  examples:
+  - text: 我这期账单还要还多少
+  - text: 信用卡账单日和还款日有啥不一样
+    metadata:
+      category: consultation
+  - text: 问一下账单
+    metadata:
+      category: value_adde
+"""
+
+
+def test_rasa_long_form_sets_a_category_per_example(tmp_path: Path) -> None:
+    """Rasa 3's long form: an example's own category overrides its intent's default; a bad one is an error."""
+    f = tmp_path / "long.yml"
+    f.write_text(LONG_FORM, encoding="utf-8")
+    examples = {e.text: e for e in load_nlu(f)}
+    assert examples["我这期账单还要还多少"].category == "inquiry"
+    assert examples["信用卡账单日和还款日有啥不一样"].category == "consultation"
+    assert examples["信用卡账单日和还款日有啥不一样"].intent == "card_bill"
+    errors = [i for i in check_nlu([f], min_examples=1) if i.level == "error"]
+    assert len(errors) == 1 and "value_adde" in errors[0].message and f"{f}:11" in errors[0].where

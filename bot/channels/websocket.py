@@ -16,7 +16,7 @@ from ..dialogue.assistant import InputError, validate_sender
 from ..dialogue.store import TrackerStore
 from ..inputs import BadInput, parse_json_body
 from ..ratelimit import RateLimited
-from .auth import ConversationAuth
+from .auth import AuthError, ConversationAuth
 from .base import InputChannel, OnMessage, UserMessage, dumps
 from .batching import ParseBusy
 from .hub import SocketHub
@@ -45,30 +45,40 @@ class WebsocketInput(InputChannel):
 
         @bp.websocket("/webhooks/websocket")
         async def websocket(request: Request, ws: Websocket) -> None:
-            sender = request.args.get("sender", "")
+            sender: str | None = request.args.get("sender") or None
             try:
-                validate_sender(sender)
+                if sender is not None:
+                    validate_sender(sender)
             except InputError as exc:
                 await ws.send(dumps({"type": "error", "message": str(exc)}))
                 await ws.close(code=4000, reason="bad sender")
                 return
-            existing = not self.store.load(sender).is_new
-            if existing and not self.auth.may_read(request, sender):
-                await ws.send(dumps({"type": "error", "message": "this conversation needs its token (?token=...)"}))
-                await ws.close(code=4401, reason="token required")
+            try:
+                # a new conversation gets a fresh random token; an existing one needs its token or the
+                # bound customer's identity (no more pre-claiming: the token is not derived from the id)
+                caller = self.auth.admit(sender, request.args.get("token"), request.args.get("identity"),
+                                         sender is None or self.store.load(sender).is_new)
+            except AuthError as exc:
+                await ws.send(dumps({"type": "error", "message": str(exc)}))
+                await ws.close(code=4401 if exc.status == 401 else 4403, reason="token required")
                 return
-            await ws.send(dumps({"type": "session", "sender": sender,
-                                 "token": self.auth.conversation_token(sender)}))
+            sender = caller.sender_id
+            customer_id = caller.customer_id
+            frame: dict[str, Any] = {"type": "session", "sender": sender, "customer": customer_id is not None}
+            if caller.new_token:
+                frame["token"] = caller.new_token
+            await ws.send(dumps(frame))
             self.hub.add(sender, ws)
             try:
                 async for raw in ws:
-                    await self._frame(on_message, sender, ws, raw)
+                    await self._frame(on_message, sender, ws, raw, customer_id)
             finally:
                 self.hub.discard(sender, ws)
 
         return bp
 
-    async def _frame(self, on_message: OnMessage, sender: str, ws: Websocket, raw: Any) -> None:
+    async def _frame(self, on_message: OnMessage, sender: str, ws: Websocket, raw: Any,
+                     customer_id: str | None = None) -> None:
         try:
             frame = parse_json_body(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw,
                                     MAX_FRAME_BYTES)
@@ -85,7 +95,7 @@ class WebsocketInput(InputChannel):
                     await ws.send(dumps({"type": "ack", "event_id": event_id}))
 
                 await on_message(UserMessage(sender, frame.get("text"), "websocket", frame.get("metadata"),
-                                             on_stored=ack))
+                                             on_stored=ack, customer_id=customer_id))
             elif kind == "survey":
                 await self.on_survey(sender, frame.get("score"), frame.get("reason"), frame.get("comment"))
             elif kind == "ping":

@@ -18,6 +18,7 @@ COMMANDS = {
     "report": ("bot.cli.report", "service metrics from the event store (text, JSON, HTML, PNG charts)"),
     "review": ("bot.cli.review", "dissatisfied conversations of a week, grouped for the retrospective"),
     "agents": ("bot.cli.agents", "list, add and configure agents of the human side"),
+    "db": ("bot.cli.db", "database schema migrations (upgrade, current)"),
 }
 DATA_COMMANDS = {
     "validate": ("bot.cli.data_validate", "check training data and responses"),

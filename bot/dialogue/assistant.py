@@ -14,6 +14,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -111,6 +112,8 @@ class Assistant:
         self.executor = ActionExecutor()
         self.executor.register_package("actions")
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: lock provider (sender id -> async context manager); replaced by a cross-instance lock with Redis
+        self.locks: Callable[[str], AbstractAsyncContextManager[Any]] = self._locks.__getitem__
         #: called with (sender_id, messages, kind, agent) after every turn and push; channels subscribe
         self.listeners: list[Callable[[str, list[dict[str, Any]], str, str | None], Awaitable[None]]] = []
         #: called with (sender_id, frame) for raw frames such as queue updates
@@ -119,7 +122,8 @@ class Assistant:
     # ------------------------------------------------------------------ public
     async def handle(self, sender_id: str, text: Any, channel: str = "rest",
                      metadata: dict[str, Any] | None = None,
-                     on_stored: Callable[[int], Awaitable[None]] | None = None) -> Turn:
+                     on_stored: Callable[[int], Awaitable[None]] | None = None,
+                     customer_id: str | None = None, visitors_limited: bool = False) -> Turn:
         """Process one user message; raises :class:`InputError` for unusable input.
 
         ``on_stored`` is awaited with the event id as soon as the user's message is persisted
@@ -141,6 +145,10 @@ class Assistant:
             conv = self.store.load(sender_id, channel)
             new_conversation = conv.is_new
             state = conv.state
+            if customer_id:
+                state["customer_id"] = customer_id
+            # a visitor (no identity from the bank app) gets only the parts that need no account
+            state["visitor"] = bool(visitors_limited and not state.get("customer_id"))
             if parse.get("language") in ("zh", "en"):
                 state["language"] = parse["language"]
             elif parse.get("language") == "mixed":
@@ -185,7 +193,7 @@ class Assistant:
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
         """Store a survey answer (score 1–5; reason/comment optional) and thank the customer."""
         validate_sender(sender_id)
-        async with self._locks[sender_id]:
+        async with self.lock(sender_id):
             conv = self.store.load(sender_id)
             if conv.is_new:
                 raise InputError(f"no conversation with sender {sender_id!r}")
@@ -200,9 +208,9 @@ class Assistant:
         """All stored events of a conversation."""
         return self.store.events(sender_id)
 
-    def lock(self, sender_id: str) -> asyncio.Lock:
-        """The lock that serialises work on one conversation."""
-        return self._locks[sender_id]
+    def lock(self, sender_id: str) -> AbstractAsyncContextManager[Any]:
+        """The lock that serialises work on one conversation (across instances when Redis is configured)."""
+        return self.locks(sender_id)
 
     async def notify(self, sender_id: str, messages: list[dict[str, Any]], kind: str = "bot",
                      agent: str | None = None) -> None:

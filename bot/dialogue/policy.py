@@ -261,6 +261,8 @@ class Policy:
         if rules.get("handoff"):
             return [Step("utter", "utter_info_no_guide", {"title": self.title(intent, lang)})] + \
                 self._handoff(state, "policy")
+        if self.needs_identity(intent) and state.get("visitor"):
+            return [Step("utter", "utter_login_required", {"title": self.title(intent, lang)})]
         if self.needs_identity(intent) and not state.get("verified"):
             state["pending"] = {"type": "otp", "intent": intent, "tries": 0}
             return [Step("send_otp", intent), Step("utter", "utter_ask_otp", {"custom": {"type": "otp", "length": 6}})]

@@ -123,7 +123,8 @@ def augment(examples: Iterable[Example], cfg: AugmentConfig | None = None) -> li
             return
         seen.add(norm)
         out.append(Example(text, src.intent, src.category, source=f"{src.source}+{kind}", line=src.line,
-                           weight=cfg.weight * src.weight, tags={"augmented", kind}, own_category=src.own_category))
+                           weight=cfg.weight * src.weight, tags={"augmented", kind},
+                           example_category=src.example_category))
 
     for intent in sorted(by_intent):
         pool = by_intent[intent]

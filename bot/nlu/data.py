@@ -48,7 +48,7 @@ class Example:
     weight: float = 1.0
     tags: set[str] = field(default_factory=set)
     #: category written on the example itself (Rasa 3 long form), overriding the intent's default
-    own_category: str | None = None
+    example_category: str | None = None
 
 
 @dataclass
@@ -113,10 +113,8 @@ def _example_items(block: dict, path: Path, key_line: int) -> Iterator[tuple[str
             meta = item.get("metadata") or {}
             if not isinstance(meta, dict):
                 raise DataError(f"{path}:{line}: example 'metadata' must be a mapping")
-            cat = meta.get("category")
-            if cat is not None and cat not in CATEGORIES:
-                raise DataError(f"{path}:{line}: unknown example category {cat!r} (use one of {', '.join(CATEGORIES)})")
-            yield strip_annotations(item["text"].strip()), line, cat
+            cat = meta.get("category")  # checked by ``bankbot data validate`` (unknown, or on a meta intent)
+            yield strip_annotations(item["text"].strip()), line, None if cat is None else str(cat)
         return
     for text, ln in _example_lines(block, path, key_line):
         yield text, ln, None
@@ -182,10 +180,8 @@ def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentB
             block = IntentBlock(str(item["intent"]), category, str(path), line, [],
                                 has_category_key=isinstance(meta, dict) and "category" in meta)
             for text, ln, own in _example_items(item, path, ex_line):
-                if own is not None and block.intent in META_INTENTS:
-                    raise DataError(f"{path}:{ln}: meta intent {block.intent!r} examples take no category")
                 block.examples.append(Example(text, block.intent, own or category, source=str(path), line=ln,
-                                              own_category=own))
+                                              example_category=own))
             blocks.append(block)
     return blocks
 
@@ -200,7 +196,7 @@ def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
     out: list[Example] = []
     for b in blocks:
         for ex in b.examples:
-            ex.category = ex.own_category or category.get(b.intent)
+            ex.category = ex.example_category or category.get(b.intent)
             out.append(ex)
     return out
 
@@ -209,7 +205,7 @@ def intent_categories(examples: Iterable[Example]) -> dict[str, str | None]:
     """Map every intent to its default category (None for meta intents); per-example overrides don't count."""
     out: dict[str, str | None] = {}
     for ex in examples:
-        if ex.own_category:
+        if ex.example_category:
             out.setdefault(ex.intent or "", None)
             continue
         if ex.intent and (ex.intent not in out or (ex.category and not out[ex.intent])):

