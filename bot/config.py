@@ -27,8 +27,8 @@ class Settings:
     model: str = "latest"
     #: Training data used when a model must be trained (``bankbot run`` on first start).
     nlu_data: str = "data/nlu"
-    #: Care-model training data.
-    care_data: str = "data/care/care.yml"
+    #: Care-model training data: a file, or a folder whose ``*.yml`` files are read (its ``test.yml`` is held out).
+    care_data: str = "data/care"
     #: Folder for runtime state (SQLite database, logs).
     data_dir: str = "var"
     #: Database URL of the tracker store; empty means SQLite under ``data_dir``.
