@@ -18,6 +18,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import torch
+    from tokenizers import Tokenizer
 
 ENCODER_NAME = "multilingual-e5-small"
 CACHE_VERSION = "1"
@@ -78,7 +79,32 @@ def ensure_converted(cache_dir: str | Path) -> Path:
     return cache
 
 
-class E5Encoder:
+class E5Text:
+    """e5's text side shared by the torch and ONNX encoders: the C engine's normaliser and token ids.
+
+    Subclasses set ``tokenizer``, ``_table`` (the normalisation map) and ``bos``/``eos``/``pad``.
+    """
+
+    tokenizer: "Tokenizer"
+    _table: dict[int, str]
+    bos: int
+    eos: int
+    pad: int
+
+    def normalize(self, text: str) -> str:
+        """Apply the SentencePiece normaliser exactly as the reference C engine does."""
+        out = text.translate(self._table)
+        while "  " in out:
+            out = out.replace("  ", " ")
+        return out
+
+    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
+        """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
+        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
+        return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
+
+
+class E5Encoder(E5Text):
     """Mean-pooled, L2-normalised e5 sentence embeddings computed with torch."""
 
     dim = 384
@@ -106,17 +132,6 @@ class E5Encoder:
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
         self._torch = torch
 
-    def normalize(self, text: str) -> str:
-        """Apply the SentencePiece normaliser exactly as the reference C engine does."""
-        out = text.translate(self._table)
-        while "  " in out:
-            out = out.replace("  ", " ")
-        return out
-
-    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
-        """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
-        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
-        return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
 
     def batch_inputs(self, texts: Sequence[str], prefix: str = "query: ") -> dict[str, "torch.Tensor"]:
         """Padded ``input_ids``/``attention_mask`` tensors for a batch."""

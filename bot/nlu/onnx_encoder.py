@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import ENCODER_NAME, MAX_TOKENS, EncoderUnavailable, default_cache_dir, ensure_converted
+from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
 
 ONNX_CACHE_VERSION = "1"
 _export_lock = threading.Lock()
@@ -103,7 +103,7 @@ def _quantize(src: Path, dest: Path) -> None:
     quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
 
 
-class OnnxEncoder:
+class OnnxEncoder(E5Text):
     """Mean-pooled, L2-normalised e5 embeddings on ONNX Runtime (int8 by default)."""
 
     dim = 384
@@ -137,17 +137,6 @@ class OnnxEncoder:
         self._table = str.maketrans({int(k): v for k, v in norm.items()})
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
 
-    def normalize(self, text: str) -> str:
-        """Apply the SentencePiece normaliser exactly as the reference C engine does."""
-        out = text.translate(self._table)
-        while "  " in out:
-            out = out.replace("  ", " ")
-        return out
-
-    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
-        """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
-        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
-        return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, prefix: str = "query: ") -> np.ndarray:
         """L2-normalised embeddings, shape ``(len(texts), 384)``, float32."""
