@@ -151,4 +151,7 @@ def serve(settings: Settings) -> None:
     print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}"
           + (f"   redis: {settings.redis_url}" if settings.redis_url else ""))
     print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
+    if not app.ctx.handoff.store.agent_count():
+        print("  no agent accounts yet: add one with `bankbot agents add NAME --role supervisor` "
+              "(or start a demo with `bankbot run --demo`)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)
