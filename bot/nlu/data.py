@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -158,16 +159,22 @@ def iter_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentBlock]:
-    """Read every ``nlu:`` intent block of the given files/folders."""
-    blocks: list[IntentBlock] = []
+def _top_lists(paths: str | Path | Iterable[str | Path], key: str) -> Iterator[tuple[Path, list[Any]]]:
+    """``(file, items)`` for each data file that has the top-level list ``key`` (files without it are skipped)."""
     for path in iter_files(paths):
         doc = _load_yaml(path)
-        items = doc.get("nlu")
+        items = doc.get(key)
         if items is None:
             continue
         if not isinstance(items, list):
-            raise DataError(f"{path}:{doc.get('__line__', 1)}: 'nlu' must be a list")
+            raise DataError(f"{path}:{doc.get('__line__', 1)}: '{key}' must be a list")
+        yield path, items
+
+
+def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentBlock]:
+    """Read every ``nlu:`` intent block of the given files/folders."""
+    blocks: list[IntentBlock] = []
+    for path, items in _top_lists(paths, "nlu"):
         for item in items:
             line = item.get("__line__", 0) if isinstance(item, dict) else 0
             if not isinstance(item, dict) or "intent" not in item:
@@ -268,13 +275,7 @@ class HardExample:
 def load_hard(paths: str | Path | Iterable[str | Path]) -> list[HardExample]:
     """Read the hard test set: ``hard: [{class, examples: [{text, intent, category, intents, care, institution}]}]``."""
     out: list[HardExample] = []
-    for path in iter_files(paths):
-        doc = _load_yaml(path)
-        groups = doc.get("hard")
-        if groups is None:
-            continue
-        if not isinstance(groups, list):
-            raise DataError(f"{path}:{doc.get('__line__', 1)}: 'hard' must be a list")
+    for path, groups in _top_lists(paths, "hard"):
         for group in groups:
             gline = group.get("__line__", 0) if isinstance(group, dict) else 0
             if not isinstance(group, dict) or not isinstance(group.get("examples"), list):
