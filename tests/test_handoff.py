@@ -136,6 +136,12 @@ def test_handoff_round_trip_with_context(srv: BotServer) -> None:
                     if frame["type"] == "bot" and frame["message"].get("custom", {}).get("type") == "survey":
                         break
                 await cust.send(json.dumps({"type": "survey", "score": 5}))
+                # like the widget, keep the socket until the survey is answered (a frame sent in the
+                # same instant as the close can be dropped by the server's websocket layer)
+                while True:
+                    frame = json.loads(await asyncio.wait_for(cust.recv(), EVENT_TIMEOUT))
+                    if frame["type"] == "bot":
+                        break
                 got["sender"] = sender
         return got
 
