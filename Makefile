@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run test lint train clean
+.PHONY: install run demo test lint train clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
+	$(VENV)/bin/bankbot run
+
+# demo mode, only when asked for: also adds the demo agents of data/handoff/demo_agents.yml (published passwords)
+demo: install
 	$(VENV)/bin/bankbot run --demo
 
 test: install

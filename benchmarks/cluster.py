@@ -142,12 +142,15 @@ async def rest_load(bases: list[str], requests: int, concurrency: int) -> dict[s
         async def worker(w: int) -> None:
             nonlocal errors
             sender = f"r{w}-{uuid.uuid4().hex[:6]}"
+            headers: dict[str, str] = {}
             for i in counter:
                 t0 = time.perf_counter()
-                r = await client.post(bases[i % len(bases)] + "/webhooks/rest/webhook",
+                r = await client.post(bases[i % len(bases)] + "/webhooks/rest/webhook", headers=headers,
                                       json={"sender": sender, "message": MESSAGES[i % len(MESSAGES)]})
                 lat.append(time.perf_counter() - t0)
                 errors += r.status_code != 200
+                if r.headers.get("x-conversation-token"):  # later turns carry the conversation's token
+                    headers = {"x-conversation-token": r.headers["x-conversation-token"]}
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))

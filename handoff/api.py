@@ -201,7 +201,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         custom = {"type": "guide", "guide_id": gid, "title": text["title"], "mode": "standard",
                   "steps": [{"n": i + 1, "text": s["text"], "image": image_url(s["image"])}
                             for i, s in enumerate(text["steps"])], **links}
-        open_app = "Open in app" if lang == "en" else "在App中打开"
+        open_app = f"Do it now: {text['title']}" if lang == "en" else f"立即办理：{text['title']}"
         event_id = await service.reply(sid, agent, {"text": text["title"], "custom": custom,
                                                     "buttons": [{"title": open_app, "payload": links["deep_link"]}]})
         return json_response({"event_id": event_id}, dumps=_dumps)

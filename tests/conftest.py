@@ -175,3 +175,19 @@ def server(bot_server: BotServer) -> str:
 def parse_lines(stdout: bytes) -> list[dict]:
     """JSON objects, one per output line."""
     return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
+
+
+#: conversation tokens the test clients got, by sender id (a real client keeps its own the same way)
+CONVERSATION_TOKENS: dict[str, str] = {}
+
+
+def post_message(base: str, sender: str, text: object, timeout: float = 60, **extra: object):  # type: ignore[no-untyped-def]
+    """``POST /webhooks/rest/webhook`` as a real client does: keeps the conversation token and sends it back."""
+    import httpx
+
+    headers = {"X-Conversation-Token": CONVERSATION_TOKENS[sender]} if sender in CONVERSATION_TOKENS else {}
+    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra},
+                   headers=headers, timeout=timeout)
+    if r.headers.get("x-conversation-token"):
+        CONVERSATION_TOKENS[sender] = r.headers["x-conversation-token"]
+    return r

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, EVENT_TIMEOUT, ROOT, BotServer, run_cli, wait_until
+from .conftest import CHROMIUM, CHROMIUM_ARGS, EVENT_TIMEOUT, ROOT, BotServer, post_message, run_cli, wait_until
 
 PASSWORDS = {"li.na": "demo-agent-1", "zhao.min": "demo-super-1"}
 
@@ -45,7 +45,7 @@ class History:
         return s
 
     def say(self, sender: str, text: str) -> list[dict]:
-        r = httpx.post(self.srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
+        r = post_message(self.srv.base, sender, text)
         assert r.status_code == 200, r.text
         out = r.json()
         for m in out:

@@ -182,12 +182,14 @@ def test_turns_alternating_between_instances_stay_in_order(pair: tuple[BotServer
     texts = ["你好", "怎么修改登录密码", "信用卡年费多少", "怎么查余额", "谢谢", "外汇汇率是多少"]
     first = httpx.post(a.base + "/webhooks/rest/webhook", json={"sender": sender, "message": "在吗"}, timeout=60)
     assert first.status_code == 200
+    token = {"x-conversation-token": first.headers["x-conversation-token"]}  # valid on both instances
 
     async def send_all() -> list[list[dict]]:
         async with httpx.AsyncClient(timeout=120) as client:
             async def one(i: int, text: str) -> list[dict]:
                 srv = (a, b)[i % 2]
-                r = await client.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                r = await client.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                                      headers=token)
                 assert r.status_code == 200, r.text
                 return r.json()
 

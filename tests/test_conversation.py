@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import BotServer
+from .conftest import CONVERSATION_TOKENS, BotServer, post_message
 
 
 def say(base: str, sender: str, text: str, **extra: object) -> list[dict]:
-    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text, **extra}, timeout=60)
+    r = post_message(base, sender, text, **extra)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -115,6 +115,7 @@ def test_websocket_pushes_turns_from_other_channels(bot_server: BotServer) -> No
 
     async def run() -> dict:
         async with websockets.connect(f"{bot_server.ws_base}/webhooks/websocket?sender={sender}") as ws:
+            CONVERSATION_TOKENS[sender] = json.loads(await ws.recv())["token"]  # the session frame
             await asyncio.to_thread(say, bot_server.base, sender, "转人工")
             while True:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
@@ -164,8 +165,7 @@ def test_survey_after_goodbye(bot_server: BotServer) -> None:
                    headers={"authorization": f"Bearer {bot_server.token}"}).json()["events"]
     survey = [e for e in ev if e["type"] == "survey"]
     assert survey and survey[0]["score"] == 2 and survey[0]["reason"] == ["问题没有解决"]
-    bad = httpx.post(bot_server.base + "/webhooks/rest/webhook",
-                     json={"sender": sender, "message": '/survey{"score": 9}'})
+    bad = post_message(bot_server.base, sender, '/survey{"score": 9}')
     assert bad.status_code == 400 and "1 to 5" in bad.json()["message"]
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from .conftest import EVENT_TIMEOUT, BotServer, wait_until
+from .conftest import EVENT_TIMEOUT, BotServer, post_message, wait_until
 
 PASSWORDS = {"li.na": "demo-agent-1", "wang.lei": "demo-agent-2", "zhao.min": "demo-super-1",
              "chen.yu": "demo-trainer-1"}
@@ -42,7 +42,7 @@ def status(base: str, auth: dict[str, str], value: str) -> None:
 
 def customer(base: str, text: str, sender: str | None = None) -> tuple[str, list[dict]]:
     sender = sender or "c-" + uuid.uuid4().hex[:10]
-    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
+    r = post_message(base, sender, text)
     assert r.status_code == 200, r.text
     return sender, r.json()
 
@@ -75,8 +75,12 @@ def test_customer_cannot_read_another_conversation(srv: BotServer) -> None:
     mine = httpx.get(srv.base + f"/conversations/alice-1/messages?token={token}")
     assert mine.status_code == 200 and mine.json()
     # the second turn of an existing conversation does not hand out the token again
-    again = httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": "alice-1", "message": "你好"})
-    assert "x-conversation-token" not in again.headers
+    again = httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": "alice-1", "message": "你好"},
+                       headers={"x-conversation-token": token})
+    assert again.status_code == 200 and "x-conversation-token" not in again.headers
+    # nobody else writes into alice's conversation (issue 12, finding 1)
+    forged = httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": "alice-1", "message": "余额多少"})
+    assert forged.status_code == 401
 
     async def sneak() -> tuple[str, int | None]:
         async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender=alice-1") as ws:
@@ -132,6 +136,12 @@ def test_handoff_round_trip_with_context(srv: BotServer) -> None:
                     if frame["type"] == "bot" and frame["message"].get("custom", {}).get("type") == "survey":
                         break
                 await cust.send(json.dumps({"type": "survey", "score": 5}))
+                # like the widget, keep the socket until the survey is answered (a frame sent in the
+                # same instant as the close can be dropped by the server's websocket layer)
+                while True:
+                    frame = json.loads(await asyncio.wait_for(cust.recv(), EVENT_TIMEOUT))
+                    if frame["type"] == "bot":
+                        break
                 got["sender"] = sender
         return got
 

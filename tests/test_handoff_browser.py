@@ -76,7 +76,9 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
             customer_says(widget, "转人工")
             card = console.locator(".chat-card").first
             expect(card).to_be_visible()  # how fast: benchmarks/startup.py (console arrival)
-            expect(card.locator(".chat-context")).to_contain_text("card_bill")
+            # intent names are shown in the agent's language (the id stays in a data attribute)
+            intent_chip = card.locator(".chat-context .chip.intent[data-intent='card_bill']").first
+            expect(intent_chip).to_contain_text("信用卡账单")
             expect(card.locator(".msg.customer").first).to_contain_text("账单")
             shot(console, "01_console_chat_with_context")
 

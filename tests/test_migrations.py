@@ -16,11 +16,13 @@ from .test_postgres import pg_url  # noqa: F401 - the PostgreSQL server fixture
 
 
 def _models() -> MetaData:
+    from bot.channels import auth
     from bot.dialogue import store as tracker
     from handoff import store as handoff
 
     md = MetaData()
-    for table in [*tracker.metadata.tables.values(), *handoff.metadata.tables.values()]:
+    for table in [*tracker.metadata.tables.values(), *handoff.metadata.tables.values(),
+                  *auth.metadata.tables.values()]:
         table.to_metadata(md)
     return md
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import BotServer, free_port
+from .conftest import BotServer, free_port, post_message
 
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
@@ -82,10 +82,10 @@ def test_server_on_postgres_survives_restart(pg_url: str, trained_model: Path, m
     srv = BotServer(trained_model, {**model_env, "BANKBOT_DATABASE_URL": pg_url}, tmp_path).start()
     sender = "pg-" + uuid.uuid4().hex[:8]
     try:
-        httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": "怎么修改登录密码"})
+        post_message(srv.base, sender, "怎么修改登录密码")
         srv.kill()
         srv.start()
-        out = httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": "转人工"}).json()
+        out = post_message(srv.base, sender, "转人工").json()
         assert any((m.get("custom") or {}).get("type") == "handoff" for m in out)
         events = httpx.get(f"{srv.base}/conversations/{sender}/events",
                            headers={"authorization": f"Bearer {srv.token}"}).json()["events"]

@@ -234,7 +234,8 @@ def test_masking_everywhere(srv: BotServer) -> None:
         body: dict = {"sender": sender, "message": text}
         if metadata is not None:
             body["metadata"] = metadata
-        r = keep(httpx.post(base + "/webhooks/rest/webhook", json=body, timeout=60))
+        r = keep(httpx.post(base + "/webhooks/rest/webhook", json=body, timeout=60,
+                            headers={"x-conversation-token": token}))
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -283,15 +284,17 @@ def test_message_rate_limits(srv: BotServer) -> None:
     import websockets
 
     sender = sid()
+    token = httpx.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": "你好"},
+                       timeout=60).headers["x-conversation-token"]
 
     async def flood() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, headers={"x-conversation-token": token}) as client:
             return list(await asyncio.gather(*[
                 client.post(srv.base + "/webhooks/rest/webhook", json={"sender": sender, "message": f"你好{i}"})
                 for i in range(40)]))
 
     codes = [r.status_code for r in asyncio.run(flood())]
-    assert codes.count(200) >= 20 and codes.count(429) >= 10 and set(codes) <= {200, 429}, codes
+    assert codes.count(200) >= 15 and codes.count(429) >= 10 and set(codes) <= {200, 429}, codes
     limited = next(r for r in asyncio.run(flood()) if r.status_code == 429)
     assert int(limited.headers["retry-after"]) >= 1 and limited.json()["reason"] == "TooManyRequests"
 
@@ -312,3 +315,90 @@ def test_message_rate_limits(srv: BotServer) -> None:
 
     frames = asyncio.run(ws_flood())
     assert any(f["type"] == "error" and "too many" in f["message"] for f in frames)
+
+
+def test_conversations_need_their_token_or_identity(srv: BotServer) -> None:
+    """Findings 1 and 2: no writing into someone else's chat; no pre-claiming over the websocket."""
+    import websockets
+
+    base = srv.base
+    victim = sid()
+    first = httpx.post(base + "/webhooks/rest/webhook", json={"sender": victim, "message": "你好"}, timeout=60)
+    token = first.headers["x-conversation-token"]
+    assert len(token) >= 32
+    for headers in ({}, {"x-conversation-token": "0" * 32}, {"x-conversation-token": token[:-1] + "A"}):
+        r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": victim, "message": "余额多少"}, headers=headers)
+        assert r.status_code == 401, r.text
+    ok = httpx.post(base + "/webhooks/rest/webhook", json={"sender": victim, "message": "谢谢"},
+                    headers={"x-conversation-token": token}, timeout=60)
+    assert ok.status_code == 200
+    # the stored token is a hash, never the token itself
+    db = b"".join(f.read_bytes() for f in srv.data_dir.iterdir() if f.name.startswith("bankbot.db"))
+    assert token.encode() not in db
+    # rotation: the old token stops working
+    rot = httpx.post(f"{base}/conversations/{victim}/token", headers={"x-conversation-token": token})
+    new = rot.json()["token"]
+    assert rot.status_code == 200 and new != token
+    assert httpx.get(f"{base}/conversations/{victim}/messages", headers={"x-conversation-token": token}
+                     ).status_code == 401
+    assert httpx.get(f"{base}/conversations/{victim}/messages", headers={"x-conversation-token": new}
+                     ).status_code == 200
+
+    async def pre_claim() -> tuple[dict, int]:
+        future = sid()
+        async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender={future}") as ws:
+            session = json.loads(await ws.recv())
+        # the real customer arrives later over REST: the attacker's session is not theirs to write into,
+        # and the attacker's token is random (not derived from the id)
+        r = await asyncio.to_thread(httpx.post, base + "/webhooks/rest/webhook",
+                                    json={"sender": future, "message": "你好"})
+        return session, r.status_code
+
+    session, status = asyncio.run(pre_claim())
+    assert session["type"] == "session" and len(session["token"]) >= 32
+    assert status == 401  # no reply of the real customer reaches the squatter: their messages are refused
+
+    # visitors get a server-issued random id
+    a = httpx.post(base + "/conversations").json()
+    b = httpx.post(base + "/conversations").json()
+    assert a["sender_id"].startswith("v-") and a["sender_id"] != b["sender_id"] and a["customer"] is False
+    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": a["sender_id"], "message": "你好"},
+                   headers={"x-conversation-token": a["token"]}, timeout=60)
+    assert r.status_code == 200
+    # customer ids are reserved for a signed identity
+    r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": "cust-12345", "message": "你好"})
+    assert r.status_code in (400, 403)
+
+
+def test_verified_customer_identity(trained_model: Path, model_env: dict[str, str], tmp_path: Path) -> None:
+    """Signed identity (HMAC + expiry): the conversation is bound to it; visitors get no account features."""
+    from bot.channels.auth import sign_identity
+
+    secret = "s3cret-of-the-bank-app"
+    srv = BotServer(trained_model, {**model_env, "BANKBOT_IDENTITY_SECRET": secret}, tmp_path).start()
+    try:
+        base = srv.base
+        good = sign_identity(secret, "c1001", int(time.time()) + 600)
+        expired = sign_identity(secret, "c1001", int(time.time()) - 5)
+        forged = sign_identity("guess", "c1001", int(time.time()) + 600)
+        for bad in (expired, forged, "c1001.1.zz", "x" * 300):
+            assert httpx.post(base + "/conversations", json={"identity": bad}).status_code == 401
+        start = httpx.post(base + "/conversations", json={"identity": good}).json()
+        assert start["sender_id"] == "cust-c1001" and start["customer"] is True
+        msg = httpx.post(base + "/webhooks/rest/webhook", json={"sender": "cust-c1001", "message": "怎么查余额"},
+                         headers={"x-customer-identity": good}, timeout=60)
+        assert msg.status_code == 200 and any((m.get("custom") or {}).get("type") == "otp" for m in msg.json())
+        # another customer's identity does not open c1001's conversation
+        other = sign_identity(secret, "c2002", int(time.time()) + 600)
+        r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": "cust-c1001", "message": "余额"},
+                       headers={"x-customer-identity": other})
+        assert r.status_code == 403
+        # a visitor asks for the balance: sign-in needed, no passcode offered
+        v = httpx.post(base + "/conversations").json()
+        r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": v["sender_id"], "message": "怎么查余额"},
+                       headers={"x-conversation-token": v["token"]}, timeout=60)
+        assert r.status_code == 200
+        assert not any((m.get("custom") or {}).get("type") == "otp" for m in r.json())
+        assert any("登录" in (m.get("text") or "") for m in r.json())
+    finally:
+        srv.stop()

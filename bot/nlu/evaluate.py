@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CARE_LABELS, Example
+from .data import CARE_LABELS, Example, HardExample
 from .language import detect_language
 from .normalize import normalize
 
@@ -227,3 +227,92 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"\nFalse-positive rate on {care['neutral_banking_n']} neutral banking questions: "
                          + ", ".join(f"{k} {v:.2%}" for k, v in care["neutral_banking_fpr"].items()))
     return "\n".join(lines) + "\n"
+
+
+def _rate(hits: int, n: int) -> float:
+    return round(hits / n, 4) if n else 0.0
+
+
+def _f1(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
+    tp = sum(g and p for g, p in zip(gold, pred, strict=True))
+    fp = sum(p and not g for g, p in zip(gold, pred, strict=True))
+    fn = sum(g and not p for g, p in zip(gold, pred, strict=True))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(prec, 4), "recall": round(rec, 4),
+            "f1": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0, "support": tp + fn}
+
+
+def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-class scores on the hard held-out set (``data/test/hard``).
+
+    Per class: intent and category accuracy. Overall: category accuracy, out-of-scope recall with
+    in-scope accuracy (intent right) and in-scope kept (not answered as out of scope), complaint and
+    request_human P/R/F1, care F1 for elderly and distressed (examples without ``care`` count as
+    neither), the share of two-request messages whose intents all appear in ``multi_intent``, and the
+    share of other-institution messages that carry the ``other_institution`` signal.
+    """
+    gold_c = [e.category or "none" for e in examples]
+    pred_c = [r["category"] or "none" for r in results]
+    pred_i = [r["intent"]["name"] for r in results]
+    per_class: dict[str, dict[str, Any]] = {}
+    for cls in sorted({e.cls for e in examples}):
+        idx = [i for i, e in enumerate(examples) if e.cls == cls]
+        per_class[cls] = {"n": len(idx),
+                          "intent_accuracy": _rate(sum(pred_i[i] == examples[i].intent for i in idx), len(idx)),
+                          "category_accuracy": _rate(sum(pred_c[i] == gold_c[i] for i in idx), len(idx))}
+    oos = [i for i, e in enumerate(examples) if e.intent == "out_of_scope"]
+    ins = [i for i, e in enumerate(examples) if e.intent != "out_of_scope"]
+    multi = [i for i, e in enumerate(examples) if e.cls == "multi_intent" and e.intents]
+
+    def multi_hit(i: int) -> bool:
+        found = {m["name"] for m in results[i].get("multi_intent") or []} | {pred_i[i]}
+        return set(examples[i].intents) <= found
+
+    inst = [i for i, e in enumerate(examples) if e.cls == "other_institution"]
+    out: dict[str, Any] = {
+        "n": len(examples),
+        "category_accuracy": _rate(sum(g == p for g, p in zip(gold_c, pred_c, strict=True)), len(examples)),
+        "intent_accuracy": _rate(sum(pred_i[i] == e.intent for i, e in enumerate(examples)), len(examples)),
+        "oos_recall": _rate(sum(pred_i[i] == "out_of_scope" for i in oos), len(oos)),
+        "in_scope_accuracy": _rate(sum(pred_i[i] == examples[i].intent for i in ins), len(ins)),
+        "in_scope_kept": _rate(sum(pred_i[i] != "out_of_scope" for i in ins), len(ins)),
+        "complaint": _f1([e.intent == "complaint" for e in examples], [p == "complaint" for p in pred_i]),
+        "request_human": _f1([e.intent == "request_human" for e in examples], [p == "request_human" for p in pred_i]),
+        "care": {lab: _f1([lab in e.care for e in examples], [_care_prob(r, lab) >= 0.5 for r in results])
+                 for lab in ("elderly", "distressed")},
+        "multi_intent_rate": _rate(sum(multi_hit(i) for i in multi), len(multi)),
+        "multi_intent_n": len(multi),
+        "false_multi_intent_rate": _rate(sum(bool(results[i].get("multi_intent")) for i in range(len(examples))
+                                             if examples[i].cls != "multi_intent"),
+                                         sum(e.cls != "multi_intent" for e in examples)),
+        "other_institution_signal": _rate(sum(bool(results[i].get("other_institution")) for i in inst), len(inst)),
+        "per_class": per_class,
+    }
+    out["errors"] = [
+        {"class": e.cls, "text": r["text"], "source": f"{e.source}:{e.line}", "expected_intent": e.intent,
+         "predicted_intent": r["intent"]["name"], "expected_category": e.category, "predicted_category": r["category"],
+         "expected_care": list(e.care), "care": r["care"], "expected_intents": list(e.intents),
+         "multi_intent": [m["name"] for m in r.get("multi_intent") or []]}
+        for i, (e, r) in enumerate(zip(examples, results, strict=True))
+        if r["intent"]["name"] != e.intent or (e.category or "none") != (r["category"] or "none")
+        or (e.intents and not multi_hit(i))
+    ]
+    return out
+
+
+HARD_HEADLINES = ("category_accuracy", "intent_accuracy", "oos_recall", "in_scope_accuracy", "in_scope_kept",
+                  "multi_intent_rate", "false_multi_intent_rate", "other_institution_signal")
+
+
+def hard_headlines(rep: dict[str, Any]) -> dict[str, float]:
+    """Flat headline numbers of :func:`evaluate_hard` (for printing and ``--compare``)."""
+    flat = {k: float(rep[k]) for k in HARD_HEADLINES}
+    flat["complaint_f1"] = rep["complaint"]["f1"]
+    flat["request_human_f1"] = rep["request_human"]["f1"]
+    for lab, m in rep["care"].items():
+        flat[f"care_{lab}_f1"] = m["f1"]
+    for cls, m in rep["per_class"].items():
+        flat[f"class {cls} category"] = m["category_accuracy"]
+        flat[f"class {cls} intent"] = m["intent_accuracy"]
+    return flat

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from .data import CARE_LABELS, CATEGORIES, Example
+from .data import CARE_LABELS, CATEGORIES, Example, intent_categories
 from .features import feature_ids
 from .heads import (
     HeadNet,
@@ -122,10 +122,7 @@ class NLUModel:
         feat = (featurize_fn or (lambda ts: featurize(encoder, ts)))
         own = [e for e in examples if "external" not in e.tags]
         intents = sorted({e.intent for e in examples if e.intent})
-        intent_category: dict[str, str | None] = {}
-        for e in own + examples:
-            if e.intent and e.intent not in intent_category and not e.example_category:
-                intent_category[e.intent] = e.category
+        intent_category = intent_categories(own + examples)
         f = feat([e.text for e in examples])
         y_int = np.array([intents.index(e.intent) if e.intent else -1 for e in examples], dtype=np.int64)
         y_cat = np.array([CATEGORY_LABELS.index(e.category or NONE_CATEGORY) if (e.category or e.intent) else -1
@@ -136,6 +133,10 @@ class NLUModel:
 
         keys = [(e.intent or e.category or "?") for e in examples]
         split = stratified_split(keys, 0.15, cfg.seed)
+        # calibration and the fallback threshold are chosen on real messages only, never on generated variants
+        generated = {i for i, e in enumerate(examples) if "augmented" in e.tags}
+        split.train += [i for i in split.valid if i in generated]
+        split.valid = [i for i in split.valid if i not in generated]
         log(f"intent heads: {len(examples)} examples, {len(intents)} intents; calibration split "
             f"{len(split.train)}/{len(split.valid)}")
         probe = _fit(f, targets, w, specs, cfg, split.train, log, "calibration run")

@@ -1,4 +1,5 @@
-"""Text normalisation: traditional -> simplified Chinese, full-width -> half-width, whitespace.
+"""Text normalisation: traditional -> simplified Chinese, full-width -> half-width, whitespace,
+Cantonese and HK/TW wording -> Mandarin, typos and banking homophones, pinyin -> characters.
 
 The original text is always kept next to the normalised one (see :class:`Normalized`).
 """
@@ -54,10 +55,193 @@ class Normalized:
 
     original: str
     text: str
+    #: the message was Cantonese / HK-TW wording mapped to Mandarin
+    dialect: bool = False
+    #: the message was typed in pinyin and decoded into characters
+    pinyin: bool = False
+
+
+_PATTERNS: dict[int, tuple[dict[str, str], re.Pattern[str]]] = {}
+
+
+def _replace_all(text: str, table: dict[str, str]) -> str:
+    """Replace every key of ``table`` (longest first) in one pass."""
+    if not table:
+        return text
+    cached = _PATTERNS.get(id(table))
+    if cached is None or cached[0] is not table:
+        keys = sorted(table, key=len, reverse=True)
+        cached = (table, re.compile("|".join(re.escape(k) for k in keys)))
+        _PATTERNS[id(table)] = cached
+    return cached[1].sub(lambda m: table[m.group(0)], text)
+
+
+# 系 as Cantonese "is", not inside 系统 / 联系 / 关系 / 体系 / 派系 / 系列
+_CANTONESE_XI = re.compile(r"(?<![联关体派直])系(?![统列数])")
+
+
+def mandarin_from_cantonese(text: str) -> str:
+    """Map Cantonese and Hong Kong / Taiwan banking wording (simplified script) to Mandarin."""
+    from .lexicon import CANTONESE, CANTONESE_MARKERS, REGIONAL
+
+    marked = any(m in text for m in CANTONESE_MARKERS)
+    out = _replace_all(text, REGIONAL)
+    if marked:
+        out = _CANTONESE_XI.sub("是", out)
+    return _replace_all(out, CANTONESE)
+
+
+@lru_cache(maxsize=1)
+def _homophones() -> dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]]:
+    """(length, position, character) -> banking words with that character there, with their toneless pinyin."""
+    from pypinyin import Style, lazy_pinyin
+
+    from .lexicon import BANK_WORDS
+
+    out: dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]] = {}
+    for w in BANK_WORDS:
+        if len(w) in (2, 3) and all("\u4e00" <= c <= "\u9fff" for c in w):
+            py = tuple(lazy_pinyin(w, style=Style.NORMAL))
+            for k, c in enumerate(w):
+                out.setdefault((len(w), k, c), []).append((w, py))
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _readings(ch: str) -> frozenset[str]:
+    """Every toneless reading of one character."""
+    from pypinyin import Style, pinyin
+
+    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
+
+
+@lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    import jieba
+
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    return frozenset(w for w, f in jieba.dt.FREQ.items() if f > 0 and len(w) in (2, 3))
+
+
+def fix_typos(text: str) -> str:
+    """Explicit typo table, then one-character homophone slips of banking words (查余鹅 -> 查余额).
+
+    A 2-3 character window is replaced by a banking word when it differs from the word in one
+    character that can be read like the word's character there, and the window is not itself a
+    dictionary word.
+    """
+    from .lexicon import TYPOS
+
+    text = _replace_all(text, TYPOS)
+    if not any("\u4e00" <= c <= "\u9fff" for c in text):
+        return text
+    table = _homophones()
+    chars = list(text)
+    i = 0
+    while i < len(chars):
+        replaced = 0
+        for n in (3, 2):
+            window = chars[i : i + n]
+            if len(window) < n or not all("\u4e00" <= c <= "\u9fff" for c in window):
+                continue
+            for k in range(n):
+                for word, py in table.get((n, k, window[k]), ()):
+                    diff = [j for j in range(n) if word[j] != window[j]]
+                    if len(diff) == 1 and py[diff[0]] in _readings(window[diff[0]]) \
+                            and "".join(window) not in _known_words():
+                        chars[i : i + n] = list(word)
+                        replaced = n
+                        break
+                if replaced:
+                    break
+            if replaced:
+                break
+        i += replaced or 1
+    return "".join(chars)
+
+
+_TONE_MARKS = frozenset("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü\u0300\u0301\u030c\u0304")
+_TONE_DIGIT = re.compile(r"(?<=[a-zü])[1-5]")
+_PINYIN_TEXT = re.compile(r"^[a-zü' ,.?!，。？！~]+$")
+
+
+@lru_cache(maxsize=1)
+def _pinyin_tables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
+    """Valid syllables, syllable -> common character, concatenated pinyin -> banking word."""
+    from pypinyin import Style, lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    from .lexicon import BANK_WORDS, COMMON_CHARS
+
+    syllables = set()
+    for code in pinyin_dict:
+        if 0x4E00 <= code <= 0x9FFF:
+            syllables.update(lazy_pinyin(chr(code), style=Style.NORMAL))
+    syllables = {s.replace("ü", "v") for s in syllables if s.isalpha()}
+    single: dict[str, str] = {}
+    for ch in COMMON_CHARS:
+        single.setdefault(lazy_pinyin(ch, style=Style.NORMAL)[0].replace("ü", "v"), ch)
+    words: dict[str, str] = {}
+    for w in BANK_WORDS:
+        if all("\u4e00" <= c <= "\u9fff" for c in w):
+            words.setdefault("".join(lazy_pinyin(w, style=Style.NORMAL)).replace("ü", "v"), w)
+    return frozenset(syllables), single, words
+
+
+def _strip_tones(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("ü", "v"))
+    plain = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return _TONE_DIGIT.sub("", plain.replace("u\u0308", "v"))
+
+
+def decode_pinyin(text: str) -> str | None:
+    """Characters for a message typed in pinyin (``xiugai mima`` -> ``修改密码``), or None if it isn't pinyin.
+
+    Every letter run must split into valid syllables, and banking words must cover at least half of
+    the syllables, so English messages are left alone.
+    """
+    plain = _strip_tones(text)
+    if not _PINYIN_TEXT.match(plain) or not any(c.isalpha() for c in plain):
+        return None
+    syllables, single, words = _pinyin_tables()
+    letters = "".join(c for c in plain.replace("'", "") if c.isalpha() or c == "v")
+    n = len(letters)
+    # best[i] = (syllables covered by banking words, -pieces, syllables, output) for letters[:i]
+    best: list[tuple[int, int, int, str] | None] = [None] * (n + 1)
+    best[0] = (0, 0, 0, "")
+    max_word = max((len(k) for k in words), default=1)
+    for i in range(n):
+        cur = best[i]
+        if cur is None:
+            continue
+        for j in range(i + 1, min(n, i + max_word) + 1):
+            piece = letters[i:j]
+            cand: tuple[int, int, int, str] | None = None
+            if piece in words:
+                w = words[piece]
+                cand = (cur[0] + len(w), cur[1] - 1, cur[2] + len(w), cur[3] + w)
+            elif piece in syllables and j - i <= 6:
+                cand = (cur[0], cur[1] - 1, cur[2] + 1, cur[3] + single.get(piece, piece))
+            old = best[j]
+            if cand and (old is None or cand[:2] > old[:2]):
+                best[j] = cand
+    end = best[n]
+    if end is None:
+        return None
+    covered, _, total, out = end
+    if covered < 2 or covered * 2 < total:
+        return None
+    return out
 
 
 def normalize(text: str) -> Normalized:
     """Normalise a customer message for the models; keep the original."""
     cleaned = unicodedata.normalize("NFC", text)
     cleaned = clean_whitespace(to_simplified(to_halfwidth(cleaned)))
-    return Normalized(original=text, text=cleaned)
+    decoded = decode_pinyin(cleaned) if cleaned.isascii() or any(c in _TONE_MARKS for c in cleaned) else None
+    if decoded:
+        return Normalized(original=text, text=fix_typos(decoded), pinyin=True)
+    mandarin = mandarin_from_cantonese(cleaned)
+    fixed = fix_typos(mandarin)
+    return Normalized(original=text, text=fixed, dialect=mandarin != cleaned)

@@ -30,10 +30,60 @@ RANKING_SIZE = 10
 MAX_SEGMENTS = 8
 OUT_OF_SCOPE = "out_of_scope"
 _SEGMENT_SPLIT = re.compile(
-    r"(?:[。！？!?；;]+|[，,]\s*(?=还有|另外|顺便|以及|同时|然后|再帮我|再问|and\b|also\b|plus\b)|"
+    r"(?:[。！？!?；;]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])|[，,]\s*(?=还有|另外|顺便|以及|同时|然后|再帮我|再问|and\b|also\b|plus\b)|"
     r"(?<=[^，,\s])\s*(?:还有就是|还有|另外|顺便问一下|顺便问下|顺便|以及|同时)|\band also\b|\balso\b)",
     re.IGNORECASE,
 )
+
+
+#: small-talk intents that never carry the request of a long message
+_CHAT_INTENTS = {"greet", "goodbye", "thanks", "affirm", "deny"}
+#: a gazetteer hit turns the answer to out_of_scope when out_of_scope has this share of the top confidence
+INSTITUTION_OOS_SHARE = 0.25
+#: an intent of the decided category replaces the topic intent when it has this share of its confidence
+CONSISTENT_SWAP_SHARE = 0.35
+_CLAUSE_SPLIT = re.compile(r"[。！？!?；;，,…~～\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+#: messages at least this long are also scored clause by clause
+LONG_MESSAGE_CHARS = 24
+
+
+def split_clauses(text: str) -> list[str]:
+    """Clauses of a long message (punctuation or spaces between Chinese words); [] for short ones."""
+    if len(text) < LONG_MESSAGE_CHARS:
+        return []
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(text)]
+    parts = [p for p in parts if len(p) >= 2]
+    return parts if len(parts) > 1 else []
+
+
+@dataclass
+class InstitutionMatch:
+    """Another institution or non-bank service named in a message."""
+
+    name: str
+    text: str
+    start: int
+    end: int
+
+
+def find_institution(simplified: str) -> InstitutionMatch | None:
+    """First gazetteer hit (longest alias first) in the simplified, half-width text."""
+    from .lexicon import INSTITUTIONS
+
+    low = simplified.lower()
+    best: InstitutionMatch | None = None
+    for name, aliases in INSTITUTIONS.items():
+        for alias in sorted(aliases, key=len, reverse=True):
+            pos = low.find(alias)
+            if pos < 0:
+                continue
+            if alias.isascii() and ((pos > 0 and low[pos - 1].isalnum()) or
+                                    (pos + len(alias) < len(low) and low[pos + len(alias)].isalnum())):
+                continue
+            if best is None or pos < best.start or (pos == best.start and len(alias) > best.end - best.start):
+                best = InstitutionMatch(name, simplified[pos : pos + len(alias)], pos, pos + len(alias))
+            break
+    return best
 
 
 class ParseInputError(ValueError):
@@ -99,7 +149,8 @@ class NLUPipeline:
     model_path: str = ""
 
     #: texts the warm-up parses: Chinese (jieba's dictionary, spaCy zh), English, and a mixed clause split
-    WARM_UP_TEXTS = ("你好，怎么修改登录密码", "how do I reset my password", "查一下余额，还有信用卡账单多少")
+    WARM_UP_TEXTS = ("你好，怎么修改登录密码", "how do I reset my password", "查一下余额，还有信用卡账单多少",
+                     "xiugai mima", "查余鹅")
 
     def warm_up(self) -> float:
         """Load and exercise everything a first request needs (tokenizers, encoder, heads); seconds taken.
@@ -130,25 +181,51 @@ class NLUPipeline:
         clean = [validate_text(t, self.options.max_chars) for t in texts]
         if not clean:
             return []
-        # a long message is scored by clause; at most MAX_SEGMENTS clauses, each capped at 512 tokens
-        seg_lists = [split_segments(t)[:MAX_SEGMENTS] for t in clean]
-        extra = [s for segs in seg_lists if len(segs) > 1 for s in segs]
+        seg_lists = [split_segments(t) for t in clean]
+        clause_lists = [split_clauses(t) for t in clean]
+        extra: list[str] = []
+        for segs, clauses in zip(seg_lists, clause_lists, strict=True):
+            extra += (segs if len(segs) > 1 else []) + clauses
         feat = featurize(self.encoder, clean + extra)
         probs = self.model.predict(feat)
         results = []
         cursor = len(clean)
         for i, text in enumerate(clean):
-            res = self._result(text, probs, i)
             segs = seg_lists[i]
-            if len(segs) > 1:
-                rows = list(range(cursor, cursor + len(segs)))
-                cursor += len(segs)
-                res["multi_intent"] = self._multi(segs, probs, rows)
+            seg_rows = list(range(cursor, cursor + len(segs))) if len(segs) > 1 else []
+            cursor += len(seg_rows)
+            clause_rows = list(range(cursor, cursor + len(clause_lists[i])))
+            cursor += len(clause_rows)
+            row = self._request_row(probs, i, clause_rows)
+            res = self._result(text, probs, row, care_row=i)
+            if seg_rows:
+                res["multi_intent"] = self._multi(segs, probs, seg_rows)
             results.append(res)
         return results
 
+    def _request_row(self, probs: dict[str, np.ndarray], row: int, clause_rows: list[int]) -> int:
+        """The row that carries the request: the whole message, or for a long story the clause
+        whose prediction is a confident request (later clauses preferred among near-equals)."""
+        if not clause_rows:
+            return row
+        p = probs["intent"]
+        oos = self.model.intents.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.model.intents else -1
+        top = int(np.argmax(p[row]))
+        if top != oos and float(p[row][top]) >= max(self.options.fallback_threshold, 0.5):
+            return row
+        best, best_score = row, float(p[row][top]) if top != oos else 0.0
+        for k, r in enumerate(clause_rows):
+            j = int(np.argmax(p[r]))
+            name = self.model.intents[j]
+            if j == oos or name in _CHAT_INTENTS:
+                continue
+            score = float(p[r][j]) + 0.02 * k
+            if float(p[r][j]) >= self.options.fallback_threshold and score > best_score:
+                best, best_score = r, score
+        return best
+
     # ------------------------------------------------------------------ internals
-    def _result(self, text: str, probs: dict[str, np.ndarray], row: int) -> dict[str, Any]:
+    def _result(self, text: str, probs: dict[str, np.ndarray], row: int, care_row: int | None = None) -> dict[str, Any]:
         p_int = probs["intent"][row]
         order = np.argsort(-p_int)[:RANKING_SIZE]
         ranking = [{"name": self.model.intents[j], "confidence": round(float(p_int[j]), 4)} for j in order]
@@ -165,10 +242,18 @@ class NLUPipeline:
             category = None if CATEGORY_LABELS[cat_idx] == "none" else CATEGORY_LABELS[cat_idx]
             if self.model.intent_category.get(top_name) is None and top_name in (OUT_OF_SCOPE,):
                 category = None
+        institution = find_institution(to_simplified(to_halfwidth(text)))
+        if institution and not fallback and intent["name"] != OUT_OF_SCOPE and OUT_OF_SCOPE in self.model.intents:
+            p_oos = float(p_int[self.model.intents.index(OUT_OF_SCOPE)])
+            if p_oos >= INSTITUTION_OOS_SHARE * top_conf:
+                intent = {"name": OUT_OF_SCOPE, "confidence": round(p_oos, 4)}
+                category = None
+        if category is not None and self.model.intent_category.get(str(intent["name"])) not in (None, category):
+            intent = self._consistent_intent(p_int, category, intent)
         care = {"elderly": 0.0, "distressed": 0.0}
         sentiment = {"positive": 0.0}
         if "care" in probs:
-            c = probs["care"][row]
+            c = probs["care"][row if care_row is None else care_row]
             care = {"elderly": round(float(c[0]), 4), "distressed": round(float(c[1]), 4)}
             sentiment = {"positive": round(float(c[2]), 4)}
         # offsets refer to the original text; simplification keeps lengths for entity matching
@@ -176,6 +261,10 @@ class NLUPipeline:
         ent_source = simplified if len(simplified) == len(text) else to_halfwidth(text)
         masked = mask_sensitive(text)
         entities = [e.as_dict(masked) for e in extract_entities(ent_source)]
+        if institution:
+            entities.append({"entity": "institution", "start": institution.start, "end": institution.end,
+                             "value": institution.name, "text": institution.text, "confidence_entity": 1.0,
+                             "extractor": "InstitutionGazetteer"})
         return {
             "text": masked,
             "intent": intent,
@@ -188,7 +277,22 @@ class NLUPipeline:
             "sentiment": sentiment,
             "multi_intent": [],
             "fallback": fallback,
+            "topic_category": self.model.intent_category.get(str(intent["name"])),
+            "other_institution": ({"name": institution.name, "text": institution.text}
+                                  if institution and intent["name"] == OUT_OF_SCOPE else None),
         }
+
+    def _consistent_intent(self, p_int: np.ndarray, category: str, intent: dict[str, Any]) -> dict[str, Any]:
+        """When the category head overrules the topic intent's category (a rule question about bills),
+        take the best intent of that category if it is a plausible reading; otherwise keep the topic
+        intent (``topic_category`` then tells the dialogue the pair differs from the default)."""
+        best_j, best_p = -1, 0.0
+        for j, name in enumerate(self.model.intents):
+            if self.model.intent_category.get(name) == category and float(p_int[j]) > best_p:
+                best_j, best_p = j, float(p_int[j])
+        if best_j >= 0 and best_p >= CONSISTENT_SWAP_SHARE * float(intent["confidence"]):
+            return {"name": self.model.intents[best_j], "confidence": round(best_p, 4)}
+        return intent
 
     def _multi(self, segs: list[str], probs: dict[str, np.ndarray], rows: list[int]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
-from .data import Example, data_hash, iter_files, load_care, load_nlu
+from .data import Example, care_training_files, data_hash, iter_files, load_care, load_nlu
 from .encoder import CachedEncoder, make_encoder
 from .external import banking77_examples, cap_per_intent, clinc150_examples, datasets_dir
 from .heads import TrainConfig
@@ -16,9 +16,18 @@ from .registry import new_model_dir
 
 
 def training_examples(nlu_paths: list[str], external: bool = True,
-                      log: Callable[[str], None] = print) -> list[Example]:
-    """The project's own examples plus (optionally) mapped public English data."""
+                      log: Callable[[str], None] = print, augmented: bool = False) -> list[Example]:
+    """The project's own examples, their pinyin / HK-TW / typo variants, plus (optionally) mapped public
+    English data. Nothing under ``data/test`` is ever read here."""
     own = load_nlu(nlu_paths)
+    if any("data/test" in e.source.replace("\\", "/") for e in own):
+        raise ValueError("training data must not include data/test (the held-out sets)")
+    if augmented:
+        from .augment import augment
+
+        extra = augment(own)
+        log(f"augmentation: {len(extra)} pinyin / initials / HK-TW / typo variants")
+        own = own + extra
     if not external:
         return own
     ext = cap_per_intent(banking77_examples() + clinc150_examples())
@@ -53,12 +62,14 @@ def train_model(
     external: bool = True,
     epochs: int | None = None,
     log: Callable[[str], None] = print,
+    augmented: bool = False,
 ) -> Path:
     """Train on the given data and save a model directory; returns its path."""
     nlu_paths = nlu_paths or [settings.nlu_data]
     if care_paths is None:
-        care_paths = [settings.care_data] if Path(settings.care_data).exists() else []
-    examples = training_examples(nlu_paths, external, log)
+        care_paths = [str(f) for f in care_training_files(settings.care_data)]
+    examples = training_examples(nlu_paths, external, log, augmented=augmented)
+    care_paths = [str(f) for p in care_paths for f in care_training_files(p)]
     care = load_care(care_paths) if care_paths else []
     cfg = TrainConfig(seed=settings.seed)
     if epochs:

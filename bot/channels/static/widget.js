@@ -24,6 +24,17 @@
       queueUnknown: "正在为您转接人工客服，请稍候…",
       queueNext: "马上为您接通人工客服…",
       agentJoined: function (name) { return name + " 已接入，为您服务"; },
+      agentLeft: "人工客服已结束服务，智能助手继续为您服务",
+      welcome: "您好，我是示例银行智能助手。您可以直接输入问题，也可以点下面的常见问题：",
+      popular: ["信用卡账单怎么查", "忘记登录密码怎么办", "银行卡丢了怎么挂失", "转账手续费是多少"],
+      human: "人工客服",
+      humanAsk: "转人工客服",
+      callback: "预约电话回访",
+      callbackAsk: "请安排客服给我回电话",
+      lowScoreOffer: "很抱歉没能帮您解决。您可以马上联系人工客服，或预约电话回访：",
+      history: "以上是您之前的对话",
+      doFor: function (title) { return "立即办理：" + title; },
+      takeMe: "直接带我去",
       surveyQuestion: "请您为本次服务打分",
       surveyLow: "非常不满意",
       surveyHigh: "非常满意",
@@ -57,6 +68,18 @@
       queueUnknown: "Connecting you to a person, please wait…",
       queueNext: "You are next, connecting you to a person…",
       agentJoined: function (name) { return name + " has joined the chat"; },
+      agentLeft: "The agent has left the chat; the assistant is here to help again",
+      welcome: "Hello, I'm the bank's assistant. Type your question, or pick a popular one:",
+      popular: ["How do I check my credit card bill", "I forgot my login password", "I lost my card",
+        "What are the transfer fees"],
+      human: "Talk to a person",
+      humanAsk: "talk to a person",
+      callback: "Request a call back",
+      callbackAsk: "please call me back",
+      lowScoreOffer: "Sorry we didn't solve it. You can talk to a person now or ask for a call back:",
+      history: "Your earlier conversation",
+      doFor: function (title) { return "Do it now: " + title; },
+      takeMe: "Take me there",
       surveyQuestion: "How would you rate this service?",
       surveyLow: "Very poor",
       surveyHigh: "Excellent",
@@ -97,7 +120,12 @@
     return "web-" + s;
   }
 
+  // the bank app vouches for its signed-in customer: <customer_id>.<expires>.<hmac> (docs/channels.md)
+  var IDENTITY = params.get("identity") || "";
+
   function senderId() {
+    var idm = /^([A-Za-z0-9_.@:\-]{1,58})\.\d+\.[0-9a-f]+$/.exec(IDENTITY);
+    if (idm) return "cust-" + idm[1];
     var fromUrl = params.get("sender");
     if (fromUrl && SENDER_RE.test(fromUrl)) return fromUrl;
     var stored = null;
@@ -162,9 +190,15 @@
     stickToBottom = window.innerHeight + window.scrollY >= doc.scrollHeight - 80;
   }, { passive: true });
 
+  var pinnedStep = null; // care mode: the newest step card stays in view from its instruction down
+
   function scrollDown(force) {
     if (!force && !stickToBottom) return;
     window.requestAnimationFrame(function () {
+      if (pinnedStep && document.body.classList.contains("care") && pinnedStep === $messages.lastElementChild) {
+        pinnedStep.scrollIntoView({ block: "start" });
+        return;
+      }
       window.scrollTo(0, document.documentElement.scrollHeight);
     });
   }
@@ -320,7 +354,9 @@
     });
     card.appendChild(list);
     var actions = el("div", "guide-actions");
-    if (isLink(c.deep_link)) actions.appendChild(linkButton(T.openApp, c.deep_link, "primary deep-link"));
+    if (isLink(c.deep_link)) {
+      actions.appendChild(linkButton(c.title ? T.doFor(str(c.title)) : T.openApp, c.deep_link, "primary deep-link"));
+    }
     if (isLink(c.web_link)) {
       var web = el("a", "web-link", T.openWeb);
       web.href = c.web_link;
@@ -341,6 +377,7 @@
     if (c.text) card.appendChild(el("div", "step-text", c.text));
     var img = image(c.image || fallbackImage, "step-image", c.text);
     if (img) card.appendChild(img);
+    if (isLink(c.deep_link)) card.appendChild(linkButton(T.takeMe, c.deep_link, "primary deep-link take-me"));
     return card;
   }
 
@@ -399,6 +436,19 @@
       scoreButtons.forEach(function (b) { b.disabled = true; });
       if (reasonBox) reasonBox.parentNode.removeChild(reasonBox);
       card.appendChild(el("div", "survey-thanks", T.surveyThanks));
+      if (chosen !== null && (chosen <= 2 || /没解决|没有解决|not solved/i.test(str(reason) + str(comment)))) {
+        var offer = el("div", "survey-offer");
+        offer.appendChild(el("div", null, T.lowScoreOffer));
+        var human = el("button", "btn primary offer-human", T.humanAsk);
+        human.type = "button";
+        human.addEventListener("click", function () { sendText(T.humanAsk); });
+        var cb = el("button", "btn offer-callback", T.callback);
+        cb.type = "button";
+        cb.addEventListener("click", function () { sendText(T.callbackAsk, T.callback); });
+        offer.appendChild(human);
+        offer.appendChild(cb);
+        card.appendChild(offer);
+      }
       card.classList.add("done");
       scrollDown(false);
     }
@@ -489,8 +539,20 @@
       setCare(custom.on !== false);
       if (custom.on !== false && !wasCare) systemNote(T.careOn, false);
     } else if (type === "handoff") {
-      if (!custom.status || custom.status === "queued") showQueue(custom.queue_position, custom.eta_seconds);
-      else hideQueue();
+      // the notice contract of /work/CONTRACTS.md: one bot message per handoff status change
+      var st = custom.status || "queued";
+      row.classList.add("handoff-notice", "handoff-" + st);
+      if (st === "queued" || st === "requeued" || st === "agent_left" ||
+          (st === "transferred" && custom.to_skill && !custom.agent)) {
+        withAgent = false;
+        showQueue(custom.queue_position, custom.eta_seconds);
+      } else if (st === "assigned" || st === "transferred") {
+        withAgent = true;
+        hideQueue();
+      } else {
+        withAgent = false; // returned, closed, no_agents
+        hideQueue();
+      }
     } else if (type === "queue") {
       showQueue(custom.queue_position, custom.eta_seconds);
     } else if (type === "survey") {
@@ -504,9 +566,64 @@
       $input.dataset.otp = String(len);
     }
 
+    if (type === "survey" && withAgent) { withAgent = false; systemNote(T.agentLeft, false); }
+    if (type === "agent_left" || type === "handoff_ended") { withAgent = false; }
+    if (kind === "agent") withAgent = true;
     var buttons = renderButtons(m.buttons, skipButtons);
     if (buttons) { row.appendChild(buttons); hasContent = true; }
+    pinnedStep = type === "guide_step" ? row : null;
     if (hasContent) append(row);
+  }
+
+  var withAgent = false;
+
+  /** Buttons of earlier messages no longer apply once the conversation moved on. */
+  function disableStale() {
+    $messages.querySelectorAll(".buttons button.payload, .welcome button.payload").forEach(function (b) {
+      b.disabled = true;
+      b.setAttribute("aria-disabled", "true");
+      b.classList.add("stale");
+    });
+  }
+
+  function welcome() {
+    var row = el("div", "msg bot welcome");
+    row.appendChild(el("div", "bubble", T.welcome));
+    var box = el("div", "buttons");
+    T.popular.forEach(function (q) {
+      var b = el("button", "btn payload", q);
+      b.type = "button";
+      b.addEventListener("click", function () { sendText(q); });
+      box.appendChild(b);
+    });
+    row.appendChild(box);
+    append(row);
+  }
+
+  /** Re-draw this browser's earlier conversation (the conversation token proves it is ours). */
+  function restoreHistory() {
+    var token = "";
+    try { token = localStorage.getItem("bankbot_token_" + SENDER) || ""; } catch (e) { /* disabled */ }
+    if (!token) { welcome(); return Promise.resolve(); }
+    return fetch("/conversations/" + encodeURIComponent(SENDER) + "/messages?history=1",
+      { headers: { "X-Conversation-Token": token } }).then(function (r) {
+      return r.ok ? r.json() : [];
+    }).then(function (list) {
+      if (!Array.isArray(list) || !list.length) { welcome(); return; }
+      list.forEach(function (m) {
+        if (m.from === "user") {
+          if (typeof m.text === "string" && m.text) renderUser(m.text, false);
+        } else {
+          var c = m.custom && typeof m.custom === "object" ? m.custom : null;
+          if (c && (c.type === "survey" || c.type === "otp" || c.type === "queue")) return; // stale prompts
+          renderMessage(m, m.from === "agent" ? "agent" : "bot", m.agent);
+        }
+      });
+      disableStale();
+      var note = systemNote(T.history, false);
+      if (note) note.classList.add("history-mark");
+      scrollDown(true);
+    }).catch(function () { welcome(); });
   }
 
   // care mode: a message may ask for slower pacing (custom.pacing_ms); the bot messages after it wait
@@ -540,6 +657,7 @@
         break;
       case "agent":
         hideTyping();
+        withAgent = true;
         renderMessage(frame.message, "agent", frame.agent);
         break;
       case "queue":
@@ -554,7 +672,9 @@
         break;
       case "session":
         // the secret that lets this browser re-open its own conversation later
-        try { localStorage.setItem("bankbot_token_" + SENDER, str(frame.token)); } catch (e) { /* disabled */ }
+        if (frame.token) {
+          try { localStorage.setItem("bankbot_token_" + SENDER, str(frame.token)); } catch (e) { /* disabled */ }
+        }
         break;
       case "error":
         hideTyping();
@@ -585,7 +705,8 @@
     try { token = localStorage.getItem("bankbot_token_" + SENDER) || ""; } catch (e) { /* disabled */ }
     var url = (location.protocol === "https:" ? "wss" : "ws") + "://" + location.host +
       "/webhooks/websocket?sender=" + encodeURIComponent(SENDER) +
-      (token ? "&token=" + encodeURIComponent(token) : "");
+      (token ? "&token=" + encodeURIComponent(token) : "") +
+      (IDENTITY ? "&identity=" + encodeURIComponent(IDENTITY) : "");
     var sock;
     try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
     ws = sock;
@@ -632,9 +753,10 @@
   function sendText(text, shown) {
     text = str(text).trim();
     if (!text) return;
+    disableStale();
     renderUser(shown || text, true);
     sendFrame({ type: "message", text: text, metadata: { lang: LANG, client: "web-widget" } });
-    showTyping();
+    if (!withAgent) showTyping(); // a person's typing is not known here: no dots while with an agent
   }
 
   function submitInput() {
@@ -667,5 +789,11 @@
   // exposed for debugging / tests (read-only information, no way to inject markup)
   window.bankbotWidget = { sender: SENDER, lang: LANG };
 
-  connect();
+  var $human = document.getElementById("human");
+  if ($human) {
+    $human.textContent = T.human;
+    $human.addEventListener("click", function () { sendText(T.humanAsk); });
+  }
+
+  restoreHistory().then(connect, connect);
 })();

@@ -4,6 +4,16 @@
  * page through textContent / form values / attributes on nodes built here, never through innerHTML.
  * The login token lives in sessionStorage only.
  */
+// The agent console's main module: chat views, context panel, composer, panels, socket, supervisor view.
+// Shared pieces live in their own ES modules (no build step): dom.js, chatlist.js, assist.js, tools.js,
+// trainer.js, watch.js.
+import { button, clear, el, label, loadLabels, str } from "./dom.js";
+import { chime, ordered, renderChatList } from "./chatlist.js";
+import { attachAssist } from "./assist.js";
+import { mountTools } from "./tools.js";
+import { startTrainer } from "./trainer.js";
+import { mountWatch } from "./watch.js";
+
 (function () {
   "use strict";
 
@@ -35,22 +45,6 @@
   var CHANNELS = { web: "网页", websocket: "网页/App", rest: "接口", app: "App" };
 
   // ------------------------------------------------------------------ helpers
-  function str(v) { return v === null || v === undefined ? "" : String(v); }
-
-  /** Build an element; ``text`` always goes through textContent. */
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null && text !== "") node.textContent = String(text);
-    return node;
-  }
-
-  function button(className, text, title) {
-    var b = el("button", "btn " + (className || ""), text);
-    b.type = "button";
-    if (title) b.title = title;
-    return b;
-  }
 
   function option(value, text, selected) {
     var o = el("option", null, text);
@@ -59,7 +53,6 @@
     return o;
   }
 
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
   function $(id) { return document.getElementById(id); }
 
@@ -125,7 +118,7 @@
   }
 
   function fill(template, chat) {
-    var name = str(chat && chat.customer_name) || "客户";
+    var name = chat && chat.salutation !== undefined ? str(chat.salutation) : str(chat && chat.customer_name);
     var me = str(S.me && (S.me.name || S.me.username));
     return str(template).replace(/\{customer_name\}/g, name).replace(/\{agent_name\}/g, me);
   }
@@ -276,7 +269,13 @@
     $("login-view").hidden = true;
     $("app-view").hidden = false;
     if (agent) setMe(agent);
-    api("GET", "/agent/me").then(function (me) { if (me) setMe(me); }).catch(function () { /* handled */ });
+    loadLabels().then(function () { Object.keys(S.chats).forEach(function (id) { renderContext(S.chats[id]); }); });
+    api("GET", "/agent/me").then(function (me) {
+      if (!me) return;
+      setMe(me);
+      if (me.role === "trainer") startTrainer(api, toast);
+      if (me.role === "supervisor") mountWatch(api, toast, S);
+    }).catch(function () { /* handled */ });
     api("GET", "/agent/guides").then(function (list) {
       S.guides = arr(list).filter(function (g) { return g && g.guide_id; });
       S.guideTitles = {};
@@ -349,8 +348,12 @@
     if (sup) startOverview(); else stopOverview();
     if (sup) {
       // the same report as `bankbot report --format html`, computed by the server for the last 7 days
+      // the token travels in the Authorization header; the page is shown through srcdoc (never in a URL)
       var since = new Date(Date.now() - 7 * 86400000).toISOString().slice(0, 10);
-      $("sv-report").src = "/supervisor/report?since=" + since + "&token=" + encodeURIComponent(S.token || "");
+      fetch("/supervisor/report?since=" + since, { headers: { Authorization: "Bearer " + (S.token || "") } })
+        .then(function (r) { return r.ok ? r.text() : ""; })
+        .then(function (html) { if (html) $("sv-report").srcdoc = html; })
+        .catch(function () { /* the tables above still work */ });
     }
   }
 
@@ -376,20 +379,25 @@
     var ul = $("queue");
     clear(ul);
     var full = Object.keys(S.chats).length >= capacity();
-    S.queue.forEach(function (c) {
-      var li = el("li", "queue-item" + (c.priority === "high" ? " high" : ""));
+    var rankOf = function (c) { return c.urgency && typeof c.urgency.rank === "number" ? c.urgency.rank : 4; };
+    S.queue.slice().sort(function (a, b) {
+      return rankOf(a) - rankOf(b) || num(b.wait_seconds, 0) - num(a.wait_seconds, 0);
+    }).forEach(function (c) {
+      var level = (c.urgency && c.urgency.level) || "none";
+      var li = el("li", "queue-item urgency-" + level);
       li.dataset.chatId = str(c.id);
       var top = el("div", "qi-top");
-      if (c.priority === "high") top.appendChild(priorityBadge("high"));
+      if (level !== "none") top.appendChild(el("span", "badge urgency " + level, label("urgency", level)));
       top.appendChild(el("span", "qi-name", c.customer_name || c.sender_id));
       top.appendChild(el("span", "qi-wait", duration(waitedSince(c, S.queueAt))));
       li.appendChild(top);
       var meta = el("div", "qi-meta");
       meta.appendChild(el("span", "chip skill", skillName(c.skill)));
       meta.appendChild(el("span", "qi-reason", reasonName(c.reason)));
-      meta.appendChild(flagBadges(c));
+      if (c.intent) meta.appendChild(el("span", "chip intent", label("intents", c.intent)));
       if (c.requeued) meta.appendChild(el("span", "chip soft", "重新排队"));
       li.appendChild(meta);
+      if (c.preview) li.appendChild(el("div", "qi-preview", str(c.preview)));
       var pull = button("pull primary small", "接入");
       pull.title = full ? "已达接待上限" : "接入该客户";
       pull.disabled = full || S.pulling === str(c.id);
@@ -476,6 +484,8 @@
     S.queue = S.queue.filter(function (q) { return str(q.id) !== id; });
     renderLoad();
     refreshSuggestions(v);
+    if (!S.focused || !S.chats[str(S.focused)]) focusChat(v, false);
+    else renderList();
     scrollMessages(v, true);
     return v;
   }
@@ -503,6 +513,12 @@
     if (!v) return;
     delete S.chats[str(id)];
     if (v.card.parentNode) v.card.parentNode.removeChild(v.card);
+    if (S.focused === str(id)) {
+      S.focused = null;
+      var rest = ordered(Object.keys(S.chats).map(function (k) { return S.chats[k]; }));
+      if (rest.length) focusChat(rest[0], false);
+    }
+    renderList();
     if (!silent && why) toast(why);
     renderLoad();
   }
@@ -549,6 +565,8 @@
     v.ctxBody = el("div", "ctx-body");
     ctx.appendChild(toggle);
     ctx.appendChild(v.ctxBody);
+    v.tools = mountTools(v, api, toast);
+    ctx.appendChild(v.tools.node);
     card.appendChild(ctx);
     v.ctx = ctx;
 
@@ -615,18 +633,65 @@
     v.nameEl.title = "客户号 " + str(c.sender_id || ctxOf(c).customer_id);
     v.since.textContent = c.assigned_at ? clock(c.assigned_at) + " 接入" : "";
     clear(v.headMeta);
-    v.headMeta.appendChild(priorityBadge(c.priority || ctxOf(c).priority));
+    var level = (c.urgency && c.urgency.level) || "none";
+    v.headMeta.appendChild(el("span", "badge urgency " + level, label("urgency", level)));
     v.headMeta.appendChild(el("span", "chip skill", skillName(c.skill)));
     v.headMeta.appendChild(el("span", "chip reason", reasonName(c.reason || ctxOf(c).reason)));
-    v.headMeta.appendChild(flagBadges(c));
-    v.card.classList.toggle("high", (c.priority || ctxOf(c).priority) === "high");
+    v.card.classList.toggle("high", level === "fraud" || level === "distressed");
   }
 
   function renderBadge(v) {
     v.badge.textContent = v.unread > 99 ? "99+" : String(v.unread);
     v.badge.hidden = v.unread <= 0;
     v.card.classList.toggle("has-unread", v.unread > 0);
+    if ($("chat-list")) renderList();
   }
+
+  function renderList() {
+    var views = Object.keys(S.chats).map(function (id) { return S.chats[id]; });
+    renderChatList($("chat-list"), views, S.focused, function (w) { focusChat(w, true); });
+    $("chat-list-empty").hidden = views.length > 0;
+  }
+
+  /** Show one chat (with its context panel) and put the cursor in its reply box. */
+  function focusChat(v, withCursor) {
+    markRead(v);
+    renderList();
+    if (v.tools) v.tools.refresh();
+    scrollMessages(v, true);
+    if (withCursor) v.input.focus();
+  }
+
+  function focusNth(n) {
+    var views = ordered(Object.keys(S.chats).map(function (id) { return S.chats[id]; }));
+    if (views[n]) focusChat(views[n], true);
+  }
+
+  function focusNextUnread() {
+    var views = ordered(Object.keys(S.chats).map(function (id) { return S.chats[id]; }));
+    var next = views.filter(function (w) { return w.unread > 0 && w.id !== S.focused; })[0];
+    if (next) focusChat(next, true);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (S.loggedOut) return;
+    var t = e.target;
+    var typing = t && (t.tagName === "TEXTAREA" || t.tagName === "INPUT" || t.tagName === "SELECT");
+    if (e.altKey && /^Digit[1-5]$/.test(e.code)) { e.preventDefault(); focusNth(Number(e.code.slice(5)) - 1); return; }
+    if (e.altKey && e.code === "KeyN") { e.preventDefault(); focusNextUnread(); return; }
+    if (e.key === "Escape") {
+      var cur = S.chats[str(S.focused)];
+      if (cur && cur.panel) { closePanel(cur); return; }
+      if (typing) { t.blur(); return; }
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (/^[1-5]$/.test(e.key)) { e.preventDefault(); focusNth(Number(e.key) - 1); }
+    else if (e.key === "n" || e.key === "N") { e.preventDefault(); focusNextUnread(); }
+    else if (e.key === "/") {
+      var v = S.chats[str(S.focused)];
+      if (v) { e.preventDefault(); v.input.focus(); v.input.value = "/"; onComposerInput(v); }
+    }
+  });
 
   var readTimers = {};
   function markRead(v) {
@@ -634,7 +699,9 @@
       if (c !== v.card) c.classList.remove("focused");
     });
     v.card.classList.add("focused");
+    var changed = S.focused !== v.id;
     S.focused = v.id;
+    if (changed) renderList();
     if (v.unread <= 0 || readTimers[v.id]) return;
     v.unread = 0;
     renderBadge(v);
@@ -735,7 +802,8 @@
     var intentBox = el("span", "ctx-inline intents");
     intents.slice(-8).forEach(function (i) {
       var chip = el("span", "chip intent" + (num(i.confidence, 1) < 0.5 ? " low" : ""));
-      chip.appendChild(el("span", null, i.intent));
+      chip.appendChild(el("span", null, label("intents", i.intent)));
+      chip.dataset.intent = str(i.intent);
       if (i.confidence !== undefined && i.confidence !== null) chip.appendChild(el("span", "conf", pct(i.confidence)));
       if (i.category) chip.title = "类别：" + str(i.category);
       intentBox.appendChild(chip);
@@ -784,7 +852,7 @@
     // one-line summary shown when collapsed
     var summary = [reasonName(c.reason || ctx.reason), verified ? "已核验" : "未核验"];
     flags.forEach(function (f) { summary.push(f[1]); });
-    if (intents.length) summary.push(intents[intents.length - 1].intent);
+    if (intents.length) summary.push(label("intents", intents[intents.length - 1].intent));
     v.ctxSummary.textContent = summary.join(" · ");
 
     intents.forEach(function (i) { v.intentsSeen[str(i.intent)] = true; });
@@ -880,7 +948,8 @@
   function setIntentLabel(node, intent, confidence, corrected) {
     clear(node);
     if (!intent) return;
-    node.appendChild(el("span", null, intent));
+    node.appendChild(el("span", null, label("intents", intent)));
+    node.title = str(intent);
     if (!corrected && confidence !== undefined && confidence !== null) node.appendChild(el("span", "conf", pct(confidence)));
     if (corrected) node.appendChild(el("span", "fixed", "✔ 已更正"));
     node.classList.toggle("low", !corrected && num(confidence, 1) < 0.5);
@@ -1015,6 +1084,9 @@
     row.appendChild(side);
     wrap.appendChild(menu);
     wrap.appendChild(row);
+    var lintBox = el("div", "lint");
+    wrap.appendChild(lintBox);
+    v.assist = attachAssist(input, lintBox, api);
     v.input = input;
     v.menu = menu;
     v.menuItems = [];
@@ -1274,23 +1346,22 @@
       mode.appendChild(option("agent", "转给指定坐席"));
       var skill = el("select", "transfer-skill");
       Object.keys(SKILLS).forEach(function (k) { skill.appendChild(option(k, SKILLS[k] + " · " + k, k === v.chat.skill)); });
-      var agentSel = el("input", "transfer-agent");
-      agentSel.type = "number";
-      agentSel.min = "1";
-      agentSel.placeholder = "坐席编号 (id)";
-      if (S.agentsSeen.length) {
-        var dl = el("datalist");
-        dl.id = "agents-list-" + v.id;
-        S.agentsSeen.forEach(function (a) {
+      var agentSel = el("select", "transfer-agent");
+      agentSel.appendChild(option("", "正在读取同事…"));
+      api("GET", "/agent/agents").then(function (list) {
+        clear(agentSel);
+        arr(list).forEach(function (a) {
           if (S.me && str(a.id) === str(S.me.id)) return;
-          var o = option(a.id, str(a.name || a.username) + " · " + (STATUSES[a.status] || str(a.status)) + " · " + num(a.load, 0) + "/" + num(a.capacity, 5));
-          dl.appendChild(o);
+          var free = a.status === "online" && num(a.load, 0) < num(a.capacity, 5);
+          var o = option(a.id, str(a.name || a.username) + " · " + label("statuses", a.status) + " · 接待 " +
+            num(a.load, 0) + "/" + num(a.capacity, 5));
+          if (!free) o.disabled = true;
+          agentSel.appendChild(o);
         });
-        p.appendChild(dl);
-        agentSel.setAttribute("list", dl.id);
-      }
+        if (!agentSel.options.length) agentSel.appendChild(option("", "暂无可转接的同事"));
+      }).catch(function () { /* shown by api */ });
       var skillField = field("技能组", skill);
-      var agentField = field("坐席编号", agentSel);
+      var agentField = field("同事", agentSel);
       agentField.hidden = true;
       mode.addEventListener("change", function () {
         skillField.hidden = mode.value !== "skill";
@@ -1309,7 +1380,7 @@
         var body = { note: note.value.trim() };
         if (mode.value === "agent") {
           var id = parseInt(agentSel.value, 10);
-          if (!isFinite(id) || id <= 0) { agentSel.focus(); toast("请输入坐席编号", "error"); return null; }
+          if (!isFinite(id) || id <= 0) { agentSel.focus(); toast("请选择要转接的同事", "error"); return null; }
           body.to_agent = id;
         } else {
           body.to_skill = skill.value;
@@ -1500,6 +1571,7 @@
   }
 
   function handleFrame(f) {
+    window.dispatchEvent(new CustomEvent("bankbot:frame", { detail: f }));
     switch (f.type) {
       case "chat_assigned":
         if (f.chat && f.chat.id !== undefined) {
@@ -1515,6 +1587,13 @@
         if (appendMessage(v, m, false)) {
           if (m.from === "customer") {
             v.unread += 1;
+            if (v.id !== str(S.focused) || document.hidden) {
+              chime();
+              toast("新消息 · " + str(v.chat.customer_name) + "：" + str(m.text).slice(0, 30));
+            } else if (document.activeElement && v.card.contains(document.activeElement)) {
+              v.unread = 0;
+              api("POST", "/agent/chats/" + encodeURIComponent(v.id) + "/read").catch(function () { /* best effort */ });
+            }
             renderBadge(v);
             renderLoad();
             refreshSuggestions(v);

@@ -1,0 +1,278 @@
+"""Typed API description: pydantic models of the request bodies and the one error body, and an OpenAPI 3
+document built from them and from the app's routes (``GET /openapi.json``, human page at ``GET /docs``).
+
+Every route of the app appears as an operation; path ids are integers from 0 to 2^63-1, strings have
+length bounds, bodies use the models below (``BODIES``). The handlers enforce the same bounds (see
+``bot.inputs`` and the handlers' checks) and answer bad input with :class:`ErrorBody` and a 4xx.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sanic import Blueprint, Request, Sanic
+from sanic.response import HTTPResponse
+from sanic.response import html as html_response
+from sanic.response import json as json_response
+
+from . import __version__
+from .inputs import MAX_ID
+
+Text64 = Field(min_length=1, max_length=64)
+SENDER_PATTERN = r"^[A-Za-z0-9_.@:\-]{1,64}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    """The error answer of every endpoint (bot, channels, handoff)."""
+
+    version: str
+    status: Literal["failure"]
+    message: str = Field(max_length=2000, description="what was wrong, in words a developer can act on")
+    reason: str = Field(max_length=40, description="BadRequest, Unauthorized, NotFound, TooManyRequests, ...")
+    code: int = Field(ge=400, le=599)
+
+
+class ParseRequest(_Model):
+    """``POST /model/parse``."""
+
+    text: str = Field(min_length=1, max_length=2000)
+    message_id: str | None = Field(default=None, max_length=64)
+
+
+class WebhookRequest(_Model):
+    """``POST /webhooks/rest/webhook`` (Rasa's REST channel)."""
+
+    sender: str = Field(pattern=SENDER_PATTERN)
+    message: str = Field(min_length=1, max_length=2000)
+    metadata: dict[str, Any] | None = None
+    identity: str | None = Field(default=None, max_length=200, description="signed customer identity")
+    token: str | None = Field(default=None, max_length=64, description="the conversation token")
+
+
+class StartConversation(_Model):
+    """``POST /conversations``: no body for a visitor, or the app's identity token."""
+
+    identity: str | None = Field(default=None, max_length=200)
+
+
+class LoginRequest(_Model):
+    """``POST /agent/login``."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class StatusRequest(_Model):
+    """``POST /agent/status``."""
+
+    status: Literal["online", "away", "offline"]
+
+
+class TextRequest(_Model):
+    """A text an agent sends or notes (replies, notes, lint)."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class GuideRequest(_Model):
+    """``POST /agent/chats/<id>/guide``."""
+
+    guide_id: str = Field(min_length=1, max_length=64)
+
+
+class TransferRequest(_Model):
+    """``POST /agent/chats/<id>/transfer``: to a colleague or a skill group."""
+
+    to_agent: int | None = Field(default=None, ge=0, le=MAX_ID)
+    to_skill: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class CloseRequest(_Model):
+    """``POST /agent/chats/<id>/close``."""
+
+    disposition: Literal["resolved", "follow_up", "no_response", "transferred_offline", "other"]
+
+
+class TicketRequest(_Model):
+    """``POST /agent/chats/<id>/ticket``."""
+
+    kind: Literal["callback", "result_notice"]
+    due_at: float | None = Field(default=None, ge=0, le=1e11)
+    note: str = Field(default="", max_length=2000)
+
+
+class LabelRequest(_Model):
+    """Intent corrections."""
+
+    intent: str = Field(min_length=1, max_length=64)
+
+
+class PhraseRequest(_Model):
+    """``POST /agent/phrases``."""
+
+    code: str = Field(pattern=r"^/\S{1,31}$")
+    text: str = Field(min_length=1, max_length=2000)
+    shared: bool = False
+
+
+class TagRequest(_Model):
+    """``POST /agent/chats/<id>/tags``."""
+
+    tag: str = Field(min_length=1, max_length=32)
+
+
+class ReviewRequest(_Model):
+    """``POST /trainer/corrections/<id>``."""
+
+    action: Literal["accept", "relabel", "reject"]
+    intent: str | None = Field(default=None, max_length=64)
+
+
+class AssignRequest(_Model):
+    """``POST /supervisor/chats/<id>/assign``."""
+
+    agent_id: int = Field(ge=0, le=MAX_ID)
+
+
+#: request body model per (method, path as routed)
+BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("POST", "/model/parse"): ParseRequest,
+    ("POST", "/webhooks/rest/webhook"): WebhookRequest,
+    ("POST", "/conversations"): StartConversation,
+    ("POST", "/agent/login"): LoginRequest,
+    ("POST", "/agent/status"): StatusRequest,
+    ("POST", "/agent/chats/<sid:int>/messages"): TextRequest,
+    ("POST", "/agent/chats/<sid:int>/guide"): GuideRequest,
+    ("POST", "/agent/chats/<sid:int>/transfer"): TransferRequest,
+    ("POST", "/agent/chats/<sid:int>/close"): CloseRequest,
+    ("POST", "/agent/chats/<sid:int>/ticket"): TicketRequest,
+    ("POST", "/agent/chats/<sid:int>/notes"): TextRequest,
+    ("POST", "/agent/chats/<sid:int>/tags"): TagRequest,
+    ("POST", "/agent/messages/<event_id:int>/label"): LabelRequest,
+    ("POST", "/agent/phrases"): PhraseRequest,
+    ("POST", "/agent/lint"): TextRequest,
+    ("POST", "/trainer/corrections/<lid:int>"): ReviewRequest,
+    ("POST", "/trainer/low-confidence/<event_id:int>"): LabelRequest,
+    ("POST", "/supervisor/chats/<sid:int>/assign"): AssignRequest,
+}
+#: query parameters with their schemas
+QUERY: dict[str, dict[str, Any]] = {
+    "after": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+    "token": {"type": "string", "maxLength": 128},
+    "q": {"type": "string", "maxLength": 200},
+    "since": {"type": "string", "maxLength": 32},
+    "until": {"type": "string", "maxLength": 32},
+    "format": {"type": "string", "enum": ["json", "html"]},
+    "status": {"type": "string", "enum": ["open", "done", "all"]},
+    "sender": {"type": "string", "pattern": SENDER_PATTERN},
+}
+_QUERY_OF = {"/conversations/<sender>/messages": ["after", "token"], "/agent/phrases": ["q"],
+             "/supervisor/report": ["since", "until", "format"], "/agent/tickets": ["status"],
+             "/agent/messages/<event_id:int>/label": ["sender"], "/agent/guides/search": ["q"]}
+_PARAM = re.compile(r"<([A-Za-z_]+)(?::([a-z]+))?>")
+_SKIP = ("/static", "/guides/img", "/console/static", "/docs", "/openapi.json")
+
+
+def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_spec(app: Sanic) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of ``app``'s HTTP routes (websockets are described in docs/channels.md)."""
+    components: dict[str, Any] = {}
+    error_ref = _schema_of(ErrorBody, components)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes:
+        raw = "/" + route.path.lstrip("/")
+        if raw.startswith(_SKIP) or raw in ("/webhooks/websocket", "/agent/ws"):
+            continue
+        handler = getattr(route.handler, "func", route.handler)
+        oas_path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", raw)
+        params: list[dict[str, Any]] = []
+        for name, kind in _PARAM.findall(raw):
+            schema = ({"type": "integer", "minimum": 0, "maximum": MAX_ID} if kind == "int"
+                      else {"type": "string", "minLength": 1, "maxLength": 64})
+            params.append({"name": name, "in": "path", "required": True, "schema": schema})
+        for q in _QUERY_OF.get(raw, []):
+            params.append({"name": q, "in": "query", "required": False, "schema": QUERY[q]})
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            op: dict[str, Any] = {
+                "operationId": f"{method.lower()}_{route.name.split('.')[-1]}",
+                "summary": (getattr(handler, "__doc__", None) or route.name).strip().splitlines()[0][:120],
+                "parameters": params,
+                "responses": {
+                    "200": {"description": "OK"}, "201": {"description": "Created"},
+                    "400": {"description": "bad input", "content": {"application/json": {"schema": error_ref}}},
+                    "401": {"description": "no or wrong credentials",
+                            "content": {"application/json": {"schema": error_ref}}},
+                    "403": {"description": "not allowed", "content": {"application/json": {"schema": error_ref}}},
+                    "404": {"description": "not found", "content": {"application/json": {"schema": error_ref}}},
+                    "409": {"description": "conflict", "content": {"application/json": {"schema": error_ref}}},
+                    "413": {"description": "too large", "content": {"application/json": {"schema": error_ref}}},
+                    "429": {"description": "rate limited", "content": {"application/json": {"schema": error_ref}}},
+                },
+                "security": [{"bearer": []}, {}],
+            }
+            model = BODIES.get((method, raw))
+            if model is not None:
+                op["requestBody"] = {"required": raw != "/conversations",
+                                     "content": {"application/json": {"schema": _schema_of(model, components)}}}
+            elif method in ("POST", "PUT", "PATCH"):
+                op["requestBody"] = {"required": False, "content": {"application/json": {
+                    "schema": {"type": "object", "maxProperties": 20}}}}
+            paths.setdefault(oas_path, {})[method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "bankbot", "version": __version__,
+                 "description": "Bot, channels and agent workspace APIs (docs/channels.md, docs/handoff.md)."},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def openapi_blueprint(app: Sanic) -> Blueprint:
+    """``GET /openapi.json`` and ``GET /docs`` (built once, on first request, from the routes)."""
+    bp = Blueprint("openapi")
+    cache: dict[str, Any] = {}
+
+    def spec() -> dict[str, Any]:
+        if "spec" not in cache:
+            cache["spec"] = build_spec(app)
+        return cache["spec"]
+
+    @bp.get("/openapi.json")
+    async def openapi_json(request: Request) -> HTTPResponse:
+        """The OpenAPI 3 document."""
+        return json_response(spec())
+
+    @bp.get("/docs")
+    async def docs(request: Request) -> HTTPResponse:
+        """Human-readable list of the operations (no external scripts: the CSP allows only this origin)."""
+        rows = []
+        for path, ops in spec()["paths"].items():
+            for method, op in ops.items():
+                body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+                ref = body.get("$ref", "").rsplit("/", 1)[-1]
+                rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                            f"<td>{html.escape(op['summary'])}</td><td>{html.escape(ref)}</td></tr>")
+        page = ("<!doctype html><html lang='en'><meta charset='utf-8'><title>bankbot API</title>"
+                "<h1>bankbot API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
+                "Errors always have the body <code>{version, status: \"failure\", message, reason, code}</code>."
+                "</p><table><tr><th>Method</th><th>Path</th><th>What</th><th>Body</th></tr>"
+                + "".join(rows) + "</table></html>")
+        return html_response(page)
+
+    return bp
