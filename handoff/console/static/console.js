@@ -879,7 +879,9 @@ import { mountWatch } from "./watch.js";
         return (str(custom.title) || S.guideTitles[str(custom.guide_id)] || str(custom.guide_id)) +
           (custom.n !== undefined ? "（第 " + str(custom.n) + (custom.of !== undefined ? "/" + str(custom.of) : "") + " 步）" : "");
       case "survey": return "〔满意度评价卡片〕";
-      case "handoff": return "〔转人工，排队中〕";
+      case "handoff": return "〔" + ({ queued: "转人工，排队中", requeued: "坐席离开，重新排队", assigned: "坐席已接入",
+        transferred: "已转接", agent_left: "坐席已离开", returned: "已交回智能助手", closed: "会话已结束",
+        no_agents: "暂无坐席在线" }[str(custom.status)] || "转人工") + "〕";
       case "queue": return null;
       case "care_mode": return "〔已切换关怀模式〕";
       case "otp": return "〔请客户输入验证码〕";
