@@ -19,6 +19,7 @@ from bot.inputs import MAX_ID, BadInput, check_text, parse_json_body
 from bot.ratelimit import LoginGuard, RateLimited, RateLimiter
 
 from .jobs import JobKind, JobRunner
+from .labels import load_labels
 from .queue import DATA, HandoffError, HandoffService
 from .store import agent_dict
 from .urgency import customer_names
@@ -359,7 +360,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         }, dumps=_dumps)
 
     # ------------------------------------------------------------------ labels, service language
-    labels_doc = yaml.safe_load((DATA / "labels.yml").read_text(encoding="utf-8")) or {}
+    labels_doc = load_labels()
 
     @bp.get("/agent/labels")
     async def labels(request: Request) -> HTTPResponse:

@@ -13,6 +13,7 @@ import { attachAssist } from "./assist.js";
 import { mountTools } from "./tools.js";
 import { startTrainer } from "./trainer.js";
 import { mountWatch } from "./watch.js";
+import { mountReport } from "./report.js";
 
 (function () {
   "use strict";
@@ -346,17 +347,10 @@ import { mountWatch } from "./watch.js";
     $("workspace-tab").setAttribute("aria-selected", sup ? "false" : "true");
     $("supervisor-tab").setAttribute("aria-selected", sup ? "true" : "false");
     if (sup) startOverview(); else stopOverview();
-    if (sup) {
-      // the same report as `bankbot report --format html`, computed by the server for the last 7 days
-      // the token travels in the Authorization header; the page is shown through srcdoc (never in a URL)
-      var since = new Date(Date.now() - 7 * 86400000).toISOString().slice(0, 10);
-      fetch("/supervisor/report?since=" + since, { headers: { Authorization: "Bearer " + (S.token || "") } })
-        .then(function (r) { return r.ok ? r.text() : ""; })
-        .then(function (html) { if (html) $("sv-report").srcdoc = html; })
-        .catch(function () { /* the tables above still work */ });
-    }
+    if (sup) report.refresh();
   }
 
+  var report = mountReport(function () { return S.token; });
   $("workspace-tab").addEventListener("click", function () { showTab("workspace"); });
   $("supervisor-tab").addEventListener("click", function () { showTab("supervisor"); });
 
