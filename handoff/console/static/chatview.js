@@ -68,6 +68,11 @@ export function buildCard(chat) {
     new ResizeObserver(function () { if (v.stick) toBottom(v); }).observe(v.list);
   }
   card.appendChild(v.list);
+  // "the customer is typing": shown on the server's customer_typing notices only (no guessing)
+  v.typingNote = el("div", "typing-note", "客户正在输入…");
+  v.typingNote.setAttribute("role", "status");
+  v.typingNote.hidden = true;
+  card.appendChild(v.typingNote);
 
   // knowledge-base suggestions
   v.sugg = el("div", "suggestions");
@@ -325,4 +330,19 @@ export function openLabel(v, m, row, labelNode) {
   ok.addEventListener("click", submit);
   input.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); submit(); } });
   box.addEventListener("keydown", function (e) { if (e.key === "Escape" && box.parentNode) box.parentNode.removeChild(box); });
+}
+
+/** The customer is typing (a customer_typing frame): show it for a few seconds. */
+export function showCustomerTyping(v) {
+  v.typingNote.hidden = false;
+  v.card.dataset.customerTyping = "1";
+  window.clearTimeout(v.typingTimer);
+  v.typingTimer = window.setTimeout(function () { hideCustomerTyping(v); }, 5000);
+}
+
+/** Their message arrived (or the notice ran out). */
+export function hideCustomerTyping(v) {
+  window.clearTimeout(v.typingTimer);
+  v.typingNote.hidden = true;
+  delete v.card.dataset.customerTyping;
 }

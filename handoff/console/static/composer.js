@@ -3,6 +3,7 @@ import { button, clear, el, label, str } from "./dom.js";
 import { attachAssist } from "./assist.js";
 import { arr, fill, normCode, option, S, toast } from "./state.js";
 import { api } from "./api.js";
+import { cancelTyping, sendTyping } from "./socket.js";
 import { markRead } from "./chats.js";
 import { appendMessage } from "./chatview.js";
 import { openPanel } from "./panels.js";
@@ -36,7 +37,12 @@ export function buildComposer(v) {
   v.menuItems = [];
   v.menuIndex = -1;
 
-  input.addEventListener("input", function () { onComposerInput(v); });
+  input.addEventListener("input", function () {
+    onComposerInput(v);
+    // a real typing notice for the customer (throttled in socket.js); quick-phrase lookups are not typing
+    if (input.value.trim() && input.value.trim().charAt(0) !== "/") sendTyping(v.id);
+    else cancelTyping(v.id);
+  });
   input.addEventListener("keydown", function (e) {
     if (!menu.hidden && v.menuItems.length) {
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
@@ -186,6 +192,7 @@ export function sendReply(v) {
   var input = v.input;
   var text = fill(input.value, v.chat).trim();
   if (!text) return;
+  cancelTyping(v.id);
   hideMenu(v);
   input.value = "";
   var local = { from: "agent", text: text, ts: Date.now() / 1000, pending: true, agent: S.me && S.me.name };

@@ -22,7 +22,7 @@ import { $, arr, RESYNC_MS, S, toast, TOKEN_KEY } from "./state.js";
 import { api, setAuthLost } from "./api.js";
 import { loadQueue, renderQueue, setQueue, tickQueue } from "./queue.js";
 import { addChat, mine, removeCard, renderBadge, renderLoad, resync, updateChat } from "./chats.js";
-import { appendMessage } from "./chatview.js";
+import { appendMessage, hideCustomerTyping, showCustomerTyping } from "./chatview.js";
 import { refreshSuggestions, renderContext } from "./context.js";
 import { loadPhrases } from "./composer.js";
 import { closeSocket, connect, initSocket } from "./socket.js";
@@ -185,9 +185,15 @@ function handleFrame(f) {
         if (isNew) toast("新会话：" + str(f.chat.customer_name || f.chat.sender_id));
       }
       break;
+    case "customer_typing": {
+      var tv = S.chats[str(f.chat_id)];
+      if (tv) showCustomerTyping(tv);
+      break;
+    }
     case "customer_message": {
       var v = S.chats[str(f.chat_id)];
       if (!v) { resync(); break; }
+      hideCustomerTyping(v);
       var m = Object.assign({ from: "customer" }, f.message || {});
       if (appendMessage(v, m, false)) {
         if (m.from === "customer") {

@@ -7,9 +7,35 @@ var hooks = { onFrame: function () {}, onReconnect: function () {}, onAuthLost: 
 
 export function initSocket(h) { hooks = Object.assign(hooks, h); }
 
+/** The socket's URL: no token in it (the token goes in the first frame, see connect). */
 export function wsUrl() {
   var proto = location.protocol === "https:" ? "wss:" : "ws:";
-  return proto + "//" + location.host + "/agent/ws?token=" + encodeURIComponent(S.token || "");
+  return proto + "//" + location.host + "/agent/ws";
+}
+
+var typing = {}; // chat id -> { last: ms, timer }
+var TYPING_MS = 2000;
+
+/** Tell the customer of chat ``chatId`` that the agent is typing: at most every 2 s per chat, the last
+ *  keystroke of a burst still announced (a trailing notice) unless the reply went out first. */
+export function sendTyping(chatId) {
+  var t = typing[chatId] || (typing[chatId] = { last: 0, timer: null });
+  var wait = TYPING_MS - (Date.now() - t.last);
+  if (wait <= 0) { fireTyping(chatId); return; }
+  if (!t.timer) t.timer = window.setTimeout(function () { t.timer = null; fireTyping(chatId); }, wait);
+}
+
+/** The reply was sent (or the box emptied): no trailing notice. */
+export function cancelTyping(chatId) {
+  var t = typing[chatId];
+  if (t && t.timer) { window.clearTimeout(t.timer); t.timer = null; }
+}
+
+function fireTyping(chatId) {
+  var ws = S.ws;
+  if (!ws || ws.readyState !== 1) return;
+  typing[chatId].last = Date.now();
+  ws.send(JSON.stringify({ type: "typing", chat_id: Number(chatId) }));
 }
 
 export function setConn(state) {
@@ -27,6 +53,7 @@ export function connect() {
   S.ws = ws;
   ws.onopen = function () {
     if (S.ws !== ws) return;
+    ws.send(JSON.stringify({ type: "auth", token: S.token || "" }));
     var reconnected = S.wsAttempt > 0 || S.wasOpen;
     S.wsAttempt = 0;
     S.wasOpen = true;
