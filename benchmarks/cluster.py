@@ -173,7 +173,7 @@ async def handoff_latency(a: str, b: str, pg_url: str, n: int) -> dict[str, floa
                                                                             "password": "pw-" + user}).json()["token"]}
     httpx.post(b + "/agent/status", json={"status": "online"}, headers=auth)
     lat: list[float] = []
-    async with websockets.connect(b.replace("http", "ws") + f"/agent/ws?token={auth['authorization'][7:]}") as agent:
+    async with websockets.connect(b.replace("http", "ws") + "/agent/ws", additional_headers=auth) as agent:
         for _ in range(n):
             sender = "h-" + uuid.uuid4().hex[:10]
             async with websockets.connect(a.replace("http", "ws") + f"/webhooks/websocket?sender={sender}") as cust:

@@ -100,7 +100,7 @@ async def handoffs(base: str, ws_base: str, count: int, deadline: float, lat: li
                  ).json()["token"]
         auth = {"authorization": f"Bearer {token}"}
         await client.post(base + "/agent/status", json={"status": "online"}, headers=auth)
-        async with websockets.connect(f"{ws_base}/agent/ws?token={token}") as agent:
+        async with websockets.connect(f"{ws_base}/agent/ws", additional_headers=auth) as agent:
             for i in range(count):
                 if time.time() > deadline:
                     return

@@ -78,7 +78,7 @@ async def _handoff(base: str, ws_base: str, token: str, count: int) -> list[floa
     out: list[float] = []
     auth = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=60) as client, \
-            websockets.connect(f"{ws_base}/agent/ws?token={token}") as agent:
+            websockets.connect(f"{ws_base}/agent/ws", additional_headers=auth) as agent:
         for i in range(count):
             sender = f"bench-ho-{i}-{os.urandom(4).hex()}"
             t = time.perf_counter()

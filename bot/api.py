@@ -17,7 +17,6 @@ from .channels.auth import ConversationAuth, bearer
 from .channels.base import dumps, error, read_json
 from .dialogue.assistant import InputError, validate_sender
 from .dialogue.store import TrackerStore
-from .hardening import REPORT_CSP
 from .nlu.pipeline import NLUPipeline, ParseInputError
 
 ParseText = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -82,24 +81,40 @@ def api_blueprint(nlu: NLUPipeline, parse_text: ParseText, store: TrackerStore, 
 
     @bp.get("/supervisor/report")
     async def supervisor_report(request: Request) -> HTTPResponse:
-        """The service report for supervisors/trainers (HTML with charts, or ``?format=json``)."""
+        """The service report for supervisors/trainers (HTML with charts, or ``?format=json``).
+
+        ``from``/``to``: whole days ``YYYY-MM-DD`` (both included; default the last 7 days); ``lang``: zh|en.
+        The older ``since``/``until`` (ISO dates or datetimes, ``until`` excluded) still work. The agent
+        token travels only in the ``Authorization`` header.
+        """
         from sanic.response import html as html_response
 
         from .analytics.metrics import Window, compute
-        from .analytics.report import charts, render_html
+        from .analytics.report import REPORT_CSS_URL, charts, check_lang, render_html
 
+        if "token" in request.args:
+            return error(400, "send the agent token in the Authorization header, never in the URL")
         row = handoff.store.agent_for_token(bearer(request))
         if row is None:
             return error(401, "missing or invalid agent token", "Unauthorized")
         if row.role not in ("supervisor", "trainer"):
             return error(403, "the service report is for supervisors and trainers", "Forbidden")
+        fmt = request.args.get("format", "html")
+        if fmt not in ("html", "json"):
+            return error(400, f"'format' must be html or json, got {fmt[:20]!r}")
         try:
-            window = Window.parse(request.args.get("since"), request.args.get("until"))
+            lang = check_lang(request.args.get("lang"))
+            if "since" in request.args or "until" in request.args:
+                if "from" in request.args or "to" in request.args:
+                    raise ValueError("use either 'from'/'to' or 'since'/'until', not both")
+                window = Window.parse(request.args.get("since"), request.args.get("until"))
+            else:
+                window = Window.from_dates(request.args.get("from"), request.args.get("to"))
         except ValueError as exc:
-            return error(400, f"bad 'since'/'until': {exc}")
+            return error(400, f"bad report parameters: {exc}")
         report = compute(store, window, handoff.store)
-        if request.args.get("format") == "json":
+        if fmt == "json":
             return json_response(report, dumps=dumps)
-        return html_response(render_html(report, charts(report)), headers={"Content-Security-Policy": REPORT_CSP})
+        return html_response(render_html(report, charts(report, lang), lang, stylesheet=REPORT_CSS_URL))
 
     return bp

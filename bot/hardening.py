@@ -26,8 +26,6 @@ from .ratelimit import RateLimited
 #: our own pages (the console shows the supervisor report in an iframe)
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "connect-src 'self' ws: wss:; frame-ancestors 'self'; base-uri 'none'; form-action 'self'")
-#: the supervisor report is one self-contained page (inline styles, charts as data: images)
-REPORT_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "SAMEORIGIN",

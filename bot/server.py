@@ -19,6 +19,7 @@ from actions.guides import guides
 from handoff.api import create_blueprint
 from handoff.queue import HandoffService, seed_demo_agents
 from handoff.store import HandoffStore
+from handoff.typing import TypingRelay
 
 from . import __version__
 from .api import api_blueprint
@@ -129,10 +130,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     app.config.OAS = False  # our own spec, built from the pydantic models (bot/openapi.py)
     app.blueprint(openapi_blueprint(app))
     app.blueprint(RestInput(auth, store, max_body).blueprint(on_message))
-    app.blueprint(WebsocketInput(auth, store, hub, assistant.survey).blueprint(on_message))
+    typing_relay = TypingRelay(handoff, assistant.notify_frame)
+    app.blueprint(WebsocketInput(auth, store, hub, assistant.survey, typing_relay.from_customer).blueprint(on_message))
     app.blueprint(widget_blueprint())
     app.blueprint(api_blueprint(nlu, parse_text, store, handoff, auth, max_body))
-    app.blueprint(create_blueprint(handoff, guides))
+    app.blueprint(create_blueprint(handoff, guides, typing_relay=typing_relay))
     app.blueprint(ops_blueprint(metrics, nlu, engine, handoff, hub, cluster.ping if cluster else None))
     metrics.install(app)
     if cluster is not None:

@@ -19,13 +19,17 @@ from bot.inputs import MAX_ID, BadInput, check_text, parse_json_body
 from bot.ratelimit import LoginGuard, RateLimited, RateLimiter
 
 from .jobs import JobKind, JobRunner
+from .labels import load_labels
 from .queue import DATA, HandoffError, HandoffService
 from .store import agent_dict
+from .typing import TypingRelay
 from .urgency import customer_names
 
 CONSOLE = Path(__file__).resolve().parent / "console" / "static"
 LOW_CONFIDENCE = 0.6
 NOTE_MAX = 2000
+#: how long the agent socket waits for its first ``auth`` frame
+WS_AUTH_SECONDS = 10.0
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
@@ -53,8 +57,10 @@ def client_key(request: Request) -> str:
 
 
 def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any]],
-                     login_guard: LoginGuard | None = None, login_limit: RateLimiter | None = None) -> Blueprint:
-    """Routes of the handoff service; ``guides()`` lists the guides agents may send.
+                     login_guard: LoginGuard | None = None, login_limit: RateLimiter | None = None,
+                     typing_relay: TypingRelay | None = None) -> Blueprint:
+    """Routes of the handoff service; ``guides()`` lists the guides agents may send; ``typing_relay`` relays the
+    agents' typing notices to customers.
 
     Logins are limited per client (``login_limit``) and locked out after repeated wrong passwords per
     username and per client (``login_guard``); the password hash runs in a worker thread.
@@ -73,11 +79,14 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
 
     service.notify_agent = notify
 
-    def current_agent(request: Request) -> dict[str, Any] | None:
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else request.args.get("token", "")
-        row = service.store.agent_for_token(token)
+    def agent_for(token: str) -> dict[str, Any] | None:
+        row = service.store.agent_for_token(token) if token else None
         return agent_dict(row) if row is not None else None
+
+    def current_agent(request: Request) -> dict[str, Any] | None:
+        """The agent of the ``Authorization: Bearer`` header (the token never travels in a URL)."""
+        header = request.headers.get("authorization", "")
+        return agent_for(header[7:].strip() if header.lower().startswith("bearer ") else "")
 
     def body(request: Request) -> dict[str, Any]:
         try:
@@ -359,7 +368,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         }, dumps=_dumps)
 
     # ------------------------------------------------------------------ labels, service language
-    labels_doc = yaml.safe_load((DATA / "labels.yml").read_text(encoding="utf-8")) or {}
+    labels_doc = load_labels()
 
     @bp.get("/agent/labels")
     async def labels(request: Request) -> HTTPResponse:
@@ -688,9 +697,28 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
         jobs.cancel(jid)
         return json_response(job.as_dict(), dumps=_dumps)
 
+    async def ws_agent(request: Request, ws: Websocket) -> dict[str, Any] | None:
+        """Who is on this socket: the ``Authorization`` header, else a first ``{"type": "auth", "token": …}``
+        frame within ``WS_AUTH_SECONDS``; anything else (a token in the URL above all) is refused."""
+        if "token" in request.args:
+            await ws.send(_dumps({"type": "error", "message": "send the agent token in a first "
+                                  "{\"type\": \"auth\", \"token\": …} frame or the Authorization header, "
+                                  "never in the URL"}))
+            return None
+        if request.headers.get("authorization"):
+            return current_agent(request)
+        try:
+            raw = await asyncio.wait_for(ws.recv(), WS_AUTH_SECONDS)
+            frame = json.loads(raw) if isinstance(raw, (str, bytes)) else None
+        except (TimeoutError, ValueError, TypeError):
+            frame = None
+        if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
+            return None
+        return agent_for(frame["token"][:200])
+
     @bp.websocket("/agent/ws")
     async def agent_ws(request: Request, ws: Websocket) -> None:
-        agent = current_agent(request)
+        agent = await ws_agent(request, ws)
         if agent is None:
             await ws.send(_dumps({"type": "error", "message": "missing or invalid agent token"}))
             await ws.close(code=4401, reason="unauthorized")
@@ -708,8 +736,12 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
                     frame = json.loads(raw)
                 except (TypeError, ValueError):
                     frame = {}
-                if isinstance(frame, dict) and frame.get("type") == "ping":
+                if not isinstance(frame, dict):
+                    continue
+                if frame.get("type") == "ping":
                     await ws.send(_dumps({"type": "pong"}))
+                elif frame.get("type") == "typing" and typing_relay is not None:
+                    await typing_relay.from_agent(agent, frame.get("chat_id"))
         finally:
             consoles.get(agent["id"], set()).discard(ws)
             service.disconnected(agent["id"], bool(consoles.get(agent["id"])))

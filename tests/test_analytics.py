@@ -105,9 +105,13 @@ def history(trained_model: Path, model_env: dict[str, str], tmp_path_factory: py
         httpx.post(f"{srv.base}/agent/chats/{cid}/return", headers=h.auth)
         h.survey(c, 4, who="agent")
 
-        d = h.new()  # complaint
+        d = h.new()  # complaint; the customer writes during the agent chat and waits for the reply (hold)
         h.say(d, "我要投诉，你们的服务太差了")
         cid = h.chat_id(d)
+        httpx.post(f"{srv.base}/agent/chats/{cid}/messages", json={"text": "您好，我是李娜，请您说说情况"},
+                   headers=h.auth)
+        h.say(d, "年费扣了两次")
+        httpx.post(f"{srv.base}/agent/chats/{cid}/messages", json={"text": "我马上帮您核查"}, headers=h.auth)
         httpx.post(f"{srv.base}/agent/chats/{cid}/close", json={"disposition": "other"}, headers=h.auth)
         h.survey(d, 1, "服务态度", who="agent")
 
@@ -164,7 +168,78 @@ def test_html_report_and_charts(history: History, tmp_path: Path) -> None:
         data = (tmp_path / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 8000, name
     page = (tmp_path / "report.html").read_text()
-    assert "containment" in page and page.count("data:image/png;base64,") == 4
+    # Chinese by default, intent names from labels.yml, the stylesheet embedded (a standalone file)
+    assert "机器人自助解决率" in page and "激活卡片" in page and page.count("data:image/png;base64,") == 4
+    assert "<style>" in page and " style=" not in page
+    proc = run_cli("report", "--since", dt.date.today().isoformat(), "--lang", "en", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    text = proc.stdout.decode()
+    assert "Containment" in text and "Activate card" in text and "李娜" in text
+
+
+def test_report_per_agent_breakdown(history: History) -> None:
+    """The per-agent lines agree with what the agent did in the history (chats, CSAT, hold, handle)."""
+    sup = login(history.srv.base, "zhao.min")
+    today = dt.date.today().isoformat()
+    r = httpx.get(history.srv.base + "/supervisor/report", params={"from": today, "to": today, "format": "json"},
+                  headers=sup)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    (line,) = [a for a in report["agents"] if a["agent"] == "李娜"]
+    agent_surveys = [s for s, who in history.surveys.values() if who == "agent"]
+    assert line["chats"] == 3
+    assert line["csat_n"] == len(agent_surveys) and line["csat_mean"] == round(statistics.mean(agent_surveys), 3)
+    assert line["handle_time_mean"] == report["handle_time_seconds"]["mean"]  # one agent served every chat
+    assert line["peak_concurrency"] >= 1 and line["wait_mean"] is not None and line["wait_mean"] >= 0
+    # hold: the customer's message in the agent chat until the agent's next reply (from the stored events)
+    d = history.senders[3]
+    events = httpx.get(f"{history.srv.base}/conversations/{d}/events",
+                       headers={"authorization": f"Bearer {history.srv.token}"}).json()["events"]
+    asked = next(e["ts"] for e in events if e["type"] == "user" and e.get("text") == "年费扣了两次")
+    answered = next(e["ts"] for e in events if e["type"] == "agent" and e["ts"] > asked)
+    assert abs(line["hold_mean"] - (answered - asked)) <= 0.1
+    # a day without chats has no agent lines and zero counts
+    r = httpx.get(history.srv.base + "/supervisor/report", headers=sup,
+                  params={"from": "2020-01-01", "to": "2020-01-07", "format": "json"})
+    assert r.status_code == 200 and r.json()["agents"] == [] and r.json()["conversations"] == 0
+
+
+@pytest.mark.parametrize(("params", "needle"), [
+    ({"from": "2026-13-01"}, "calendar date"),
+    ({"from": "yesterday"}, "YYYY-MM-DD"),
+    ({"to": "2026-02-30"}, "calendar date"),
+    ({"from": "2026-03-02", "to": "2026-03-01"}, "must not be after"),
+    ({"from": "2020-01-01", "to": "2026-01-01"}, "at most 366 days"),
+    ({"lang": "fr"}, "'lang' must be one of zh, en"),
+    ({"format": "pdf"}, "'format' must be html or json"),
+    ({"from": "2026-01-01", "since": "2026-01-01"}, "not both"),
+    ({"token": "abc"}, "Authorization header"),
+])
+def test_report_rejects_bad_parameters(history: History, params: dict[str, str], needle: str) -> None:
+    r = httpx.get(history.srv.base + "/supervisor/report", params=params, headers=login(history.srv.base, "zhao.min"))
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["message"]
+
+
+def test_chart_count_axes_are_whole_numbers(history: History) -> None:
+    """Counts are plotted on integer ticks from 0 that reach the largest count (never a 0-1 axis)."""
+    from bot.analytics.report import COUNT_AXIS, figures
+
+    report = report_json(history)
+    largest = {"volume_per_day": max(sum(v.values()) for v in report["per_day"].values()),
+               "csat": max(max(report["csat"][w]["distribution"].values()) for w in ("bot", "agent")),
+               "handoff_reasons": max(report["handoff_reasons"].values()),
+               "top_intents": report["top_intents"][0]["count"]}
+    for lang in ("zh", "en"):
+        for name, fig in figures(report, lang).items():
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            ticks = [t for t in (ax.get_yticks() if COUNT_AXIS[name] == "y" else ax.get_xticks())]
+            low, high = ax.get_ylim() if COUNT_AXIS[name] == "y" else ax.get_xlim()
+            shown = [t for t in ticks if low - 1e-9 <= t <= high + 1e-9]
+            assert all(float(t).is_integer() for t in shown), (name, shown)
+            assert low == 0 and high >= largest[name] >= 1, (name, low, high, largest[name])
+            assert len(shown) >= 2, (name, shown)
 
 
 def test_weekly_review(history: History) -> None:
@@ -181,34 +256,81 @@ def test_weekly_review(history: History) -> None:
 
 
 def test_supervisor_page_in_browser(history: History) -> None:
+    """The report in the console: Chinese, styled under the console's CSP, per-agent lines, a date range,
+    and the token only ever in a header."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import expect, sync_playwright
 
     shots = ROOT / "test-output" / "analytics"
     shots.mkdir(parents=True, exist_ok=True)
+    urls: list[str] = []
+    report_headers: list[dict[str, str]] = []
+    problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
             page.set_default_timeout(EVENT_TIMEOUT * 1000)
+            page.on("request", lambda req: urls.append(req.url))
+            page.on("request", lambda req: report_headers.append(req.headers)
+                    if "/supervisor/report" in req.url else None)
+            page.on("console", lambda msg: problems.append(msg.text)
+                    if "Content Security Policy" in msg.text or msg.type == "error" else None)
             page.goto(history.srv.base + "/console")
             page.fill("#username", "zhao.min")
             page.fill("#password", PASSWORDS["zhao.min"])
             page.click("#login-submit")
             page.click("#supervisor-tab")
             frame = page.frame_locator("#sv-report")
-            expect(frame.locator("#metrics")).to_contain_text("containment")
+            expect(frame.locator("h1")).to_have_text("服务报表")
+            expect(frame.locator("#metrics")).to_contain_text("机器人自助解决率")
+            expect(frame.locator("#metrics")).to_contain_text("激活卡片")  # intent names, not ids
+            expect(frame.locator("#metrics")).not_to_contain_text("activate_card")
+            expect(frame.locator("#charts figcaption").first).to_have_text("每日客户请求（按业务类别）")
+            expect(frame.locator("#agents tbody tr")).to_have_count(1)
+            expect(frame.locator("#agents tbody tr td").first).to_have_text("李娜")
+            expect(frame.locator("#agents tbody tr td").nth(1)).to_have_text("3")
             expect(frame.locator("#charts img")).to_have_count(4)
             loaded = frame.locator("#charts img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
             assert all(w > 200 for w in loaded), loaded
-            page.screenshot(path=str(shots / "supervisor_report.png"), full_page=True)
+            # report.css applied inside the frame (the console's CSP blocks inline styles)
+            styled = frame.locator("#metrics").evaluate(
+                "t => [getComputedStyle(t).borderCollapse, getComputedStyle(document.body).marginTop,"
+                " getComputedStyle(document.querySelector('#charts')).display]")
+            assert styled == ["collapse", "20px", "flex"], styled
+            # the frame grows to the report's height; a tall viewport shows the whole tab in one picture
+            page.wait_for_function("document.getElementById('sv-report').getBoundingClientRect().height > 1000")
+            tall = page.evaluate("document.getElementById('sv-report').getBoundingClientRect().bottom + 40")
+            page.set_viewport_size({"width": 1400, "height": int(tall)})
+            page.screenshot(path=str(shots / "supervisor_report.png"))
+            page.set_viewport_size({"width": 1400, "height": 1000})
+
+            # a range with no chats, then a reversed one (a clear message, no frame change)
+            page.fill("#sv-report-from", "2020-01-01")
+            page.fill("#sv-report-to", "2020-01-07")
+            page.click("#sv-report-go")
+            expect(frame.locator(".range")).to_contain_text("2020-01-01 至 2020-01-07")
+            expect(frame.locator("#agents td.empty")).to_have_text("这段时间没有人工会话")
+            page.fill("#sv-report-from", "2020-02-01")
+            page.click("#sv-report-go")
+            expect(page.locator("#sv-report-status")).to_contain_text("must not be after")
+            page.locator("#sv-report-form").screenshot(path=str(shots / "supervisor_report_bad_range.png"))
         finally:
             browser.close()
     assert (shots / "supervisor_report.png").stat().st_size > 20_000
+    token = next(h["authorization"] for h in report_headers if "authorization" in h)
+    assert token.startswith("Bearer ") and len(token) > 20
+    assert not any(token[7:] in u for u in urls), "the agent token appeared in a URL"
+    assert not any("token=" in u for u in urls if "/supervisor/report" in u)
+    assert not [m for m in problems if "Content Security Policy" in m], problems
     # agents may not read it
     r = httpx.get(history.srv.base + "/supervisor/report", headers=login(history.srv.base, "li.na"))
     assert r.status_code == 403
+    en = httpx.get(history.srv.base + "/supervisor/report", params={"lang": "en"},
+                   headers=login(history.srv.base, "zhao.min"))
+    assert en.status_code == 200 and "Containment" in en.text and "Activate card" in en.text
+    assert "'unsafe-inline'" not in en.headers["content-security-policy"] and "<style" not in en.text
 
 
 def test_correction_export_merge_retrain_compare(history: History, tmp_path: Path, model_env: dict[str, str]) -> None:

@@ -142,7 +142,8 @@ def test_customer_on_a_agent_on_b(pair: tuple[BotServer, BotServer], hstore) -> 
 
     async def scenario() -> dict:
         got: dict = {}
-        async with websockets.connect(f"{b.ws_base}/agent/ws?token={token}") as agent_ws, \
+        async with websockets.connect(f"{b.ws_base}/agent/ws",
+                                      additional_headers={"Authorization": f"Bearer {token}"}) as agent_ws, \
                 websockets.connect(f"{a.ws_base}/webhooks/websocket?sender={sender}") as cust:
             await recv_until(agent_ws, lambda f: f["type"] == "queue")
             await recv_until(cust, lambda f: f["type"] == "session")
@@ -255,7 +256,7 @@ def test_kill_9_instance_a_under_traffic(pair: tuple[BotServer, BotServer], hsto
     assigned_x: list[int] = []
 
     async def agent_console(srv: BotServer, auth: dict[str, str], stop: asyncio.Event, sink: list[int]) -> None:
-        async with websockets.connect(f"{srv.ws_base}/agent/ws?token={auth['authorization'][7:]}") as ws:
+        async with websockets.connect(f"{srv.ws_base}/agent/ws", additional_headers=auth) as ws:
             await asyncio.to_thread(httpx.post, srv.base + "/agent/status", json={"status": "online"}, headers=auth)
             try:
                 while not stop.is_set():

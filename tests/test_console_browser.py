@@ -91,7 +91,12 @@ def test_agent_serves_five_chats(srv: BotServer, browser: Browser) -> None:
     ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN", bypass_csp=True)
     page = ctx.new_page()
     page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     console_login(page, srv.base, "li.na", "demo-agent-1")
+    # display names come from GET /agent/labels (the modules copy none of them)
+    expect(page.locator("#status-select option[value=online]")).to_have_text("在线")
+    expect(page.locator("#me-role")).to_have_text("坐席")
     page.select_option("#status-select", "online")
     expect(page.locator("body[data-conn=open]")).to_have_count(1)
     auth = {"authorization": "Bearer " + page.evaluate("() => sessionStorage.getItem('bankbot_agent_token')")}
@@ -178,6 +183,8 @@ def test_agent_serves_five_chats(srv: BotServer, browser: Browser) -> None:
     assert httpx.post(srv.base + "/agent/status", json={"status": "online"}, headers=other).status_code == 200
     wang_id = httpx.get(srv.base + "/agent/me", headers=other).json()["id"]
     card.locator(".btn-transfer").click()
+    expect(card.locator(".transfer-skill option[value=consultation]")).to_contain_text("咨询")
+    expect(card.locator(".chat-head-meta .chip.reason")).not_to_have_text(re.compile(r"^[a-z_]+$"))
     card.locator(".transfer-mode").select_option("agent")
     option = card.locator(f".transfer-agent option[value='{wang_id}']")
     expect(option).to_contain_text("王磊")
@@ -190,6 +197,7 @@ def test_agent_serves_five_chats(srv: BotServer, browser: Browser) -> None:
 
     violations = serious_violations(page)
     assert violations == [], violations
+    assert errors == [], errors
     ctx.close()
 
 

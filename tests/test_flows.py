@@ -68,3 +68,13 @@ def test_validate_reports_unknown_references(tmp_path: Path) -> None:
     messages = [str(i) for i in check_references(tmp_path)]
     for needle in ("utter_nothing_here", "no_such_flow", "action_missing", "teleport", "no_such_guide"):
         assert any(needle in m for m in messages), (needle, messages)
+
+
+def test_every_handoff_notice_has_display_names() -> None:
+    """The console shows each handoff status change by name, in both languages, from the one labels file."""
+    from handoff.interface import NoticeKind
+    from handoff.labels import LANGS, load_labels
+
+    names = load_labels()["handoff_notices"]
+    for kind in NoticeKind:
+        assert all(names[kind.value].get(lang) for lang in LANGS), kind

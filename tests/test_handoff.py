@@ -102,7 +102,8 @@ def test_handoff_round_trip_with_context(srv: BotServer) -> None:
 
     async def scenario() -> dict:
         got: dict = {}
-        async with websockets.connect(f"{srv.ws_base}/agent/ws?token={token}") as agent_ws:
+        async with websockets.connect(f"{srv.ws_base}/agent/ws") as agent_ws:
+            await agent_ws.send(json.dumps({"type": "auth", "token": token}))  # the console's way: a first frame
             sender = "c-" + uuid.uuid4().hex[:8]
             async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender={sender}") as cust:
                 await cust.send(json.dumps({"type": "message", "text": "我信用卡6222 0212 3456 7890这个月账单多少"}))
@@ -169,6 +170,63 @@ def test_handoff_round_trip_with_context(srv: BotServer) -> None:
     assert httpx.get(srv.base + "/agent/chats", headers=auth).json() == []
 
 
+async def recv_until(ws, match, seen: list[dict] | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Frames from ``ws`` until one ``match``es (those before it go to ``seen``)."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
+        if match(frame):
+            return frame
+        if seen is not None:
+            seen.append(frame)
+
+
+def test_agent_socket_auth_and_typing_both_ways(srv: BotServer) -> None:
+    """The agent socket takes its token in a first frame or a header, never the URL; typing notices are
+    relayed (throttled) from the customer to their agent and from the agent to their customer."""
+    auth = login(srv.base, "li.na")
+    status(srv.base, auth, "online")
+    token = auth["authorization"][7:]
+
+    async def refused(url: str, first: dict | None = None) -> int | None:
+        async with websockets.connect(url) as ws:
+            if first is not None:
+                await ws.send(json.dumps(first))
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT)
+            except websockets.ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else None
+
+    assert asyncio.run(refused(f"{srv.ws_base}/agent/ws?token={token}")) == 4401
+    assert asyncio.run(refused(f"{srv.ws_base}/agent/ws", {"type": "auth", "token": "forged"})) == 4401
+    assert asyncio.run(refused(f"{srv.ws_base}/agent/ws", {"type": "ping"})) == 4401
+
+    async def scenario() -> tuple[dict, list[dict], dict]:
+        async with websockets.connect(f"{srv.ws_base}/agent/ws") as agent_ws:
+            await agent_ws.send(json.dumps({"type": "auth", "token": token}))
+            await recv_until(agent_ws, lambda f: f["type"] == "queue")
+            sender = "t-" + uuid.uuid4().hex[:8]
+            async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender={sender}") as cust:
+                await cust.send(json.dumps({"type": "message", "text": "转人工"}))
+                chat = (await recv_until(agent_ws, lambda f: f["type"] == "chat_assigned"))["chat"]
+                for _ in range(5):
+                    await cust.send(json.dumps({"type": "typing"}))
+                await cust.send(json.dumps({"type": "message", "text": "我的卡被冻结了"}))
+                before: list[dict] = []
+                await recv_until(agent_ws, lambda f: f["type"] == "customer_message", before)
+                # someone else's chat id is ignored; the agent's own chat reaches the customer
+                await agent_ws.send(json.dumps({"type": "typing", "chat_id": chat["id"] + 1000}))
+                await agent_ws.send(json.dumps({"type": "typing", "chat_id": chat["id"]}))
+                notice = await recv_until(cust, lambda f: f["type"] == "agent_typing")
+                return chat, before, notice
+
+    chat, before, notice = asyncio.run(scenario())
+    typing = [f for f in before if f["type"] == "customer_typing"]
+    assert 1 <= len(typing) < 5, before  # relayed, at most one per interval
+    assert all(f["chat_id"] == chat["id"] for f in typing)
+    assert notice == {"type": "agent_typing", "agent": "李娜"}
+
+
 def test_capacity_and_priority(srv: BotServer) -> None:
     auth = login(srv.base, "wang.lei")  # capacity 5
     # queue first, with nobody online: a normal chat, then a distressed elderly customer
@@ -196,11 +254,10 @@ def test_capacity_and_priority(srv: BotServer) -> None:
 
 def test_agent_disconnect_requeues_at_front(srv: BotServer) -> None:
     auth = login(srv.base, "li.na")
-    token = auth["authorization"][7:]
     status(srv.base, auth, "online")
 
     async def connect_then_drop() -> None:
-        async with websockets.connect(f"{srv.ws_base}/agent/ws?token={token}") as ws:
+        async with websockets.connect(f"{srv.ws_base}/agent/ws", additional_headers=auth) as ws:
             await asyncio.to_thread(customer, srv.base, "转人工")
             while True:
                 if json.loads(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))["type"] == "chat_assigned":

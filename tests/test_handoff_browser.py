@@ -1,6 +1,7 @@
 """End to end in real Chromium: a customer in the widget asks for a person, an agent in the console
-takes the chat with its context, uses a quick phrase, sends a guide card, returns the chat to the bot, and
-the customer answers the survey. Screenshots of both screens go to ``test-output/handoff/``."""
+takes the chat with its context, uses a quick phrase, sees the customer typing (and the customer the agent),
+sends a guide card, returns the chat to the bot, and the customer answers the survey. Screenshots of both
+screens go to ``test-output/handoff/``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def test_widget_to_console_and_back(srv: BotServer) -> None:
             assert "李娜" in value and "{agent_name}" not in value and "{customer_name}" not in value, value
             card.locator(".reply-send").click()
             expect(widget.locator(".msg.agent").first).to_contain_text("李娜")
+
+            # real typing notices both ways (relayed by the server; nothing shown without one)
+            expect(card.locator(".typing-note")).to_be_hidden()
+            widget.locator("#input").press_sequentially("我想再问")
+            expect(card.locator(".typing-note")).to_be_visible()
+            expect(card.locator(".typing-note")).to_have_text("客户正在输入…")
+            reply.press_sequentially("好的，我")
+            expect(widget.locator(".agent-typing")).to_have_text("李娜 正在输入…")
+            shot(widget, "02a_widget_agent_typing")
+            shot(console, "02b_console_customer_typing")
+            reply.fill("")
+            widget.fill("#input", "")
 
             # a guide card from the knowledge-base suggestions (or the guide list)
             suggestion = card.locator(".suggestion .send-guide").first

@@ -11,6 +11,8 @@ Definitions (all over conversations with at least one customer message in the wi
   the reasons given with scores of 3 or lower;
 * queue wait: assigned_at - created_at of handoff sessions (p50 / p90); handle time: closed/returned - assigned;
 * concurrency per agent: the most chats an agent held at once, and the time-weighted average;
+* per agent (``agents``): chats, mean handle time, mean queue wait before the chat reached them, mean hold
+  (a customer message until the agent's next reply), CSAT of the surveys after their chats, peak concurrency;
 * care-mode share: conversations that switched to care mode;
 * top and fastest-growing intents (second half of the window vs first half);
 * failing guides: guides followed by "还是不行"/deny (the customer said it didn't help);
@@ -32,6 +34,9 @@ from sqlalchemy import select
 from ..dialogue.store import TrackerStore, conversations, events
 
 VISIT_GAP = 30 * 60
+#: longest date range the report accepts (``Window.from_dates``)
+MAX_RANGE_DAYS = 366
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 FCR_WINDOW = 7 * 24 * 3600
 NOT_HELPED = re.compile(r"还是不行|还不行|没用|没解决|没成功|不管用|didn'?t work|doesn'?t work|not working|still not",
                         re.IGNORECASE)
@@ -60,6 +65,41 @@ class Window:
         if start >= end:
             raise ValueError("'since' must be before 'until'")
         return cls(start, end)
+
+    @classmethod
+    def from_dates(cls, first: str | None, last: str | None, today: dt.date | None = None) -> "Window":
+        """Whole UTC days ``first`` .. ``last`` (both ``YYYY-MM-DD``, both included).
+
+        Defaults: ``last`` today, ``first`` six days before ``last`` (a week). Raises ``ValueError`` with a
+        message for the user on a malformed date, ``first`` after ``last``, or more than ``MAX_RANGE_DAYS``.
+        """
+        def day(value: str, name: str) -> dt.date:
+            if not _DATE.fullmatch(value):
+                raise ValueError(f"'{name}' must be a date YYYY-MM-DD, got {value[:40]!r}")
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError(f"'{name}' is not a calendar date: {value!r}") from exc
+
+        end_day = day(last, "to") if last else (today or dt.datetime.now(dt.UTC).date())
+        start_day = day(first, "from") if first else end_day - dt.timedelta(days=6)
+        if start_day > end_day:
+            raise ValueError(f"'from' ({start_day}) must not be after 'to' ({end_day})")
+        if (end_day - start_day).days + 1 > MAX_RANGE_DAYS:
+            raise ValueError(f"the date range may span at most {MAX_RANGE_DAYS} days")
+        midnight = dt.time(tzinfo=dt.UTC)
+        return cls(dt.datetime.combine(start_day, midnight).timestamp(),
+                   dt.datetime.combine(end_day + dt.timedelta(days=1), midnight).timestamp())
+
+    def days(self) -> list[str]:
+        """Every UTC day the window touches, ``YYYY-MM-DD``, in order."""
+        out: list[str] = []
+        day = dt.datetime.fromtimestamp(self.start, dt.UTC).date()
+        last = dt.datetime.fromtimestamp(max(self.start, self.end - 1e-3), dt.UTC).date()
+        while day <= last and len(out) <= MAX_RANGE_DAYS:
+            out.append(day.isoformat())
+            day += dt.timedelta(days=1)
+        return out
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -202,36 +242,104 @@ def compute(store: TrackerStore, window: Window, handoff_store: Any | None = Non
         "per_day": {d: dict(c) for d, c in sorted(per_day.items())},
         "per_week": {w: dict(c) for w, c in sorted(per_week.items())},
     }
-    report.update(_handoff_metrics(handoff_store, window) if handoff_store is not None else {})
+    report.update(_handoff_metrics(handoff_store, window, all_events) if handoff_store is not None else {})
     return report
 
 
-def _handoff_metrics(hstore: Any, window: Window) -> dict[str, Any]:
+@dataclass
+class AgentStats:
+    """One agent's line of the report's per-agent breakdown (times in seconds, ``None`` without data)."""
+
+    agent_id: int
+    agent: str
+    chats: int
+    handle_time_mean: float | None
+    wait_mean: float | None
+    hold_mean: float | None
+    csat_mean: float | None
+    csat_n: int
+    peak_concurrency: int
+    mean_concurrency: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return dict(self.__dict__)
+
+
+def _mean(values: list[float], digits: int = 1) -> float | None:
+    return round(float(np.mean(values)), digits) if values else None
+
+
+def _concurrency(spans: list[tuple[float, float]]) -> tuple[int, float]:
+    """The most chats held at once and the time-weighted mean over the busy span."""
+    points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    cur = peak = 0
+    area = 0.0
+    last = points[0][0]
+    for t, d in points:
+        area += cur * (t - last)
+        last = t
+        cur += d
+        peak = max(peak, cur)
+    busy = max(points[-1][0] - points[0][0], 1e-9)
+    return peak, round(area / busy, 2)
+
+
+def _hold_times(evs: list[dict[str, Any]], start: float, end: float) -> list[float]:
+    """For each customer message in ``[start, end]``: seconds until the agent's next message (if one came)."""
+    out: list[float] = []
+    waiting: float | None = None
+    for e in evs:
+        if not start <= e["ts"] <= end:
+            continue
+        if e["type"] == "user" and waiting is None:
+            waiting = e["ts"]
+        elif e["type"] == "agent" and waiting is not None:
+            out.append(e["ts"] - waiting)
+            waiting = None
+    return out
+
+
+def _handoff_metrics(hstore: Any, window: Window, all_events: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     rows = [r for r in hstore.all_sessions() if window.start <= r.created_at < window.end]
     waits = [r.assigned_at - r.created_at for r in rows if r.assigned_at]
     handles = [r.closed_at - r.assigned_at for r in rows if r.assigned_at and r.closed_at]
-    per_agent: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    per_agent: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         if r.agent_id is not None and r.assigned_at:
-            per_agent[r.agent_id].append((r.assigned_at, r.closed_at or window.end))
+            per_agent[r.agent_id].append(r)
+    # an agent-served survey belongs to the sender's latest agent chat that ended before it
+    csat: dict[int, list[float]] = defaultdict(list)
+    ended = sorted((r for r in rows if r.agent_id is not None and r.closed_at), key=lambda r: r.closed_at)
+    for sender, evs in all_events.items():
+        for e in evs:
+            if e["type"] != "survey" or e.get("served_by") != "agent" or not window.start <= e["ts"] < window.end:
+                continue
+            before = [r for r in ended if r.sender_id == sender and r.closed_at <= e["ts"]]
+            if before and isinstance(e.get("score"), (int, float)):
+                csat[before[-1].agent_id].append(float(e["score"]))
     names = {a.id: a.name for a in hstore.all_agents()}
     concurrency = {}
-    for aid, spans in per_agent.items():
-        points = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-        cur = peak = 0
-        area = 0.0
-        last = points[0][0]
-        for t, d in points:
-            area += cur * (t - last)
-            last = t
-            cur += d
-            peak = max(peak, cur)
-        busy = max(points[-1][0] - points[0][0], 1e-9)
-        concurrency[names.get(aid, str(aid))] = {"max": peak, "mean": round(area / busy, 2), "chats": len(spans)}
+    agents: list[AgentStats] = []
+    for aid, sessions in per_agent.items():
+        spans = [(r.assigned_at, r.closed_at or window.end) for r in sessions]
+        peak, mean = _concurrency(spans)
+        name = names.get(aid, str(aid))
+        concurrency[name] = {"max": peak, "mean": mean, "chats": len(spans)}
+        holds = [h for r in sessions for h in _hold_times(all_events.get(r.sender_id, []), r.assigned_at,
+                                                           r.closed_at or window.end)]
+        scores = csat.get(aid, [])
+        agents.append(AgentStats(
+            agent_id=aid, agent=name, chats=len(sessions),
+            handle_time_mean=_mean([r.closed_at - r.assigned_at for r in sessions if r.closed_at]),
+            wait_mean=_mean([r.assigned_at - r.created_at for r in sessions]), hold_mean=_mean(holds),
+            csat_mean=_mean(scores, 3), csat_n=len(scores),
+            peak_concurrency=peak, mean_concurrency=mean))
+    agents.sort(key=lambda a: (-a.chats, a.agent))
     return {
         "queue_wait_seconds": {"n": len(waits), "p50": _pct(waits, 50), "p90": _pct(waits, 90)},
-        "handle_time_seconds": {"n": len(handles), "p50": _pct(handles, 50), "mean": round(float(np.mean(handles)), 1)
-                                if handles else None},
+        "handle_time_seconds": {"n": len(handles), "p50": _pct(handles, 50), "mean": _mean(handles)},
         "agent_concurrency": concurrency,
+        "agents": [a.as_dict() for a in agents],
         "dispositions": dict(Counter(r.disposition for r in rows if r.disposition)),
     }

@@ -1,6 +1,7 @@
 """The websocket channel ``/webhooks/websocket?sender=…``: messages in, replies and pushes out.
 
 Frames from the client: ``{"type": "message", "text": …}``, ``{"type": "survey", "score": …}``,
+``{"type": "typing"}`` (the customer is typing: relayed, throttled, to the agent holding the chat),
 ``{"type": "ping"}``. The server sends a ``session`` frame (with the conversation token) on connect, an
 ``ack`` with the event id once a message is stored, and every push through the :class:`SocketHub`.
 """
@@ -27,6 +28,8 @@ from .hub import SocketHub
 MAX_FRAME_BYTES = 64 * 1024
 #: stores a survey answer: (sender, score, reason, comment)
 OnSurvey = Callable[[str, Any, Any, Any], Awaitable[Any]]
+#: the customer is typing (sender)
+OnTyping = Callable[[str], Awaitable[Any]]
 #: frames read from one socket and not yet processed (a flood beyond this gets an error frame)
 MAX_QUEUED_FRAMES = 64
 
@@ -36,9 +39,11 @@ log = logging.getLogger(__name__)
 class WebsocketInput(InputChannel):
     """The customer websocket (used by the widget)."""
 
-    def __init__(self, auth: ConversationAuth, store: TrackerStore, hub: SocketHub, on_survey: OnSurvey) -> None:
-        """Sockets are registered in ``hub``; survey frames go to ``on_survey``."""
+    def __init__(self, auth: ConversationAuth, store: TrackerStore, hub: SocketHub, on_survey: OnSurvey,
+                 on_typing: OnTyping | None = None) -> None:
+        """Sockets are registered in ``hub``; survey frames go to ``on_survey``, typing frames to ``on_typing``."""
         self.auth, self.store, self.hub, self.on_survey = auth, store, hub, on_survey
+        self.on_typing = on_typing
         #: per-socket workers still processing frames (some outlive their socket)
         self._workers: set[asyncio.Task[None]] = set()
 
@@ -127,6 +132,9 @@ class WebsocketInput(InputChannel):
                 await self.on_survey(sender, frame.get("score"), frame.get("reason"), frame.get("comment"))
             elif kind == "ping":
                 await _send(ws, {"type": "pong"})
+            elif kind == "typing":
+                if self.on_typing is not None:
+                    await self.on_typing(sender)
             else:
                 await _send(ws, {"type": "error", "message": f"unknown frame type {kind!r}"})
         except (InputError, BadInput, ParseBusy) as exc:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..analytics.metrics import Window, compute
-from ..analytics.report import charts, render_html, render_text
+from ..analytics.report import charts, check_lang, render_html, render_text
 from ..config import load_settings
 from ..db import make_engine
 from ..dialogue.store import TrackerStore
@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="start date YYYY-MM-DD (default: 30 days ago)")
     p.add_argument("--until", help="end date YYYY-MM-DD (default: now)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the text/HTML report and charts")
     p.add_argument("--out", help="folder for the report file and PNG charts (default: print only)")
 
 
@@ -29,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
     window = Window.parse(args.since, args.until)
     engine = make_engine(settings.database)
     report = compute(TrackerStore(engine), window, HandoffStore(engine))
-    pngs = charts(report) if args.out or args.format == "html" else {}
-    body = {"text": lambda: render_text(report), "json": lambda: json.dumps(report, ensure_ascii=False, indent=2),
-            "html": lambda: render_html(report, pngs)}[args.format]()
+    lang = check_lang(args.lang)
+    pngs = charts(report, lang) if args.out or args.format == "html" else {}
+    body = {"text": lambda: render_text(report, lang),
+            "json": lambda: json.dumps(report, ensure_ascii=False, indent=2),
+            "html": lambda: render_html(report, pngs, lang)}[args.format]()
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@
       queueUnknown: "正在为您转接人工客服，请稍候…",
       queueNext: "马上为您接通人工客服…",
       agentJoined: function (name) { return name + " 已接入，为您服务"; },
+      agentTyping: function (name) { return (name || "客服") + " 正在输入…"; },
       agentLeft: "人工客服已结束服务，智能助手继续为您服务",
       welcome: "您好，我是示例银行智能助手。您可以直接输入问题，也可以点下面的常见问题：",
       popular: ["信用卡账单怎么查", "忘记登录密码怎么办", "银行卡丢了怎么挂失", "转账手续费是多少"],
@@ -68,6 +69,7 @@
       queueUnknown: "Connecting you to a person, please wait…",
       queueNext: "You are next, connecting you to a person…",
       agentJoined: function (name) { return name + " has joined the chat"; },
+      agentTyping: function (name) { return (name || "The agent") + " is typing…"; },
       agentLeft: "The agent has left the chat; the assistant is here to help again",
       welcome: "Hello, I'm the bank's assistant. Type your question, or pick a popular one:",
       popular: ["How do I check my credit card bill", "I forgot my login password", "I lost my card",
@@ -204,7 +206,7 @@
   }
 
   function append(node) {
-    var typing = $messages.querySelector(".typing");
+    var typing = $messages.querySelector(".typing, .agent-typing"); // typing notices stay last
     if (typing && node !== typing) $messages.insertBefore(node, typing);
     else $messages.appendChild(node);
     scrollDown(false);
@@ -259,6 +261,29 @@
     typingTimer = null;
     var t = $messages.querySelector(".typing");
     if (t) t.parentNode.removeChild(t);
+  }
+
+  // the agent is typing: shown only on the server's agent_typing notices (a person's typing is never guessed)
+  var agentTypingTimer = null;
+
+  function showAgentTyping(name) {
+    var note = $messages.querySelector(".agent-typing");
+    if (!note) {
+      note = el("div", "agent-typing");
+      note.setAttribute("role", "status");
+      $messages.appendChild(note);
+    }
+    note.textContent = T.agentTyping(str(name));
+    scrollDown(false);
+    if (agentTypingTimer) window.clearTimeout(agentTypingTimer);
+    agentTypingTimer = window.setTimeout(hideAgentTyping, 5000);
+  }
+
+  function hideAgentTyping() {
+    if (agentTypingTimer) window.clearTimeout(agentTypingTimer);
+    agentTypingTimer = null;
+    var note = $messages.querySelector(".agent-typing");
+    if (note) note.parentNode.removeChild(note);
   }
 
   // ------------------------------------------------------------------ care mode
@@ -655,8 +680,12 @@
         botQueue.push(frame.message);
         if (!pacingTimer) drainBotQueue();
         break;
+      case "agent_typing":
+        if (withAgent) showAgentTyping(frame.agent);
+        break;
       case "agent":
         hideTyping();
+        hideAgentTyping();
         withAgent = true;
         renderMessage(frame.message, "agent", frame.agent);
         break;
@@ -760,6 +789,7 @@
   }
 
   function submitInput() {
+    cancelTypingNotice();
     var text = $input.value.trim();
     if (!text) { $input.value = ""; return; }
     $input.value = "";
@@ -773,6 +803,29 @@
     sendText(text, shown);
     $input.focus();
   }
+
+  // the customer is typing: the agent serving them is told (at most every 2 s, the end of a burst included;
+  // never queued for a later connection)
+  var typingSentAt = 0;
+  var typingTimer2 = null;
+
+  function sendTypingNow() {
+    typingTimer2 = null;
+    if (!withAgent || !$input.value.trim() || !ws || ws.readyState !== WebSocket.OPEN) return;
+    typingSentAt = Date.now();
+    ws.send(JSON.stringify({ type: "typing" }));
+  }
+
+  function cancelTypingNotice() {
+    if (typingTimer2) { window.clearTimeout(typingTimer2); typingTimer2 = null; }
+  }
+
+  $input.addEventListener("input", function () {
+    if (!withAgent || !$input.value.trim() || $input.dataset.otp) { cancelTypingNotice(); return; }
+    var wait = 2000 - (Date.now() - typingSentAt);
+    if (wait <= 0) sendTypingNow();
+    else if (!typingTimer2) typingTimer2 = window.setTimeout(sendTypingNow, wait);
+  });
 
   $send.addEventListener("click", submitInput);
   $input.addEventListener("keydown", function (e) {
