@@ -153,6 +153,19 @@ def test_agent_serves_five_chats(srv: BotServer, browser: Browser) -> None:
     shot(page, "04_negative_language_warning")
     card.locator(".reply-input").fill("")
 
+    # "/" opens the quick phrases grouped by scenario, in the order of the labels' phrase groups
+    card.locator(".reply-input").type("/")
+    menu = card.locator(".phrase-menu")
+    expect(menu).to_be_visible()
+    expect(menu.locator(".phrase-group").first).to_have_text("问候")
+    shown = menu.locator(".phrase-group").all_inner_texts()
+    scenarios = ["问候", "安抚", "长者关怀", "防诈/紧急", "投诉处理", "结束语"]
+    assert [g for g in shown if g in scenarios] == scenarios, shown
+    expect(menu.locator(".phrase-item[data-group=complaint][data-code='/satisfy']")).to_contain_text("您看怎样处理")
+    shot(page, "04b_grouped_quick_phrases")
+    card.locator(".reply-input").press("Escape")
+    card.locator(".reply-input").fill("")
+
     # a private note and a label
     card.locator(".note-input").fill("客户情绪稳定，已解释年费规则")
     card.locator(".note-add").click()

@@ -1,7 +1,7 @@
 // The reply box: "/" quick phrases, sending a reply.
-import { button, clear, el, label, str } from "./dom.js";
+import { button, clear, el, label, LABELS, str } from "./dom.js";
 import { attachAssist } from "./assist.js";
-import { arr, fill, normCode, option, S, toast } from "./state.js";
+import { arr, ctxOf, fill, normCode, option, S, toast } from "./state.js";
 import { api } from "./api.js";
 import { cancelTyping, sendTyping } from "./socket.js";
 import { markRead } from "./chats.js";
@@ -132,25 +132,57 @@ export function loadPhrases(q) {
   }).catch(function () { return []; });
 }
 
+/** Phrases grouped by scenario (greeting, soothing, elderly care, fraud, complaint, closing, ..., my phrases) in
+ *  the order of the labels' phrase_groups; within a group, the chat's language first. */
+export function groupPhrases(list, chatLang) {
+  var order = Object.keys(LABELS.data.phrase_groups || {});
+  var rank = function (g) { var i = order.indexOf(g); return i === -1 ? order.length : i; };
+  var lang = chatLang === "en" ? "en" : "zh";
+  var sorted = list.slice().sort(function (a, b) {
+    return rank(a.group || "general") - rank(b.group || "general") ||
+      (a.lang === lang ? 0 : 1) - (b.lang === lang ? 0 : 1) ||
+      list.indexOf(a) - list.indexOf(b);
+  });
+  var groups = [];
+  sorted.forEach(function (p) {
+    var g = p.group || "general";
+    if (!groups.length || groups[groups.length - 1].group !== g) groups.push({ group: g, phrases: [] });
+    groups[groups.length - 1].phrases.push(p);
+  });
+  return groups;
+}
+
 export function showMenu(v, list) {
   var menu = v.menu;
   clear(menu);
-  v.menuItems = list.slice(0, 12);
+  var groups = groupPhrases(list.slice(0, 60), ctxOf(v.chat).language);
+  v.menuItems = [];
+  groups.forEach(function (g) { v.menuItems = v.menuItems.concat(g.phrases); });
   v.menuIndex = v.menuItems.length ? 0 : -1;
   if (!v.menuItems.length) {
     menu.appendChild(el("li", "phrase-none", "没有匹配的短语"));
   }
-  v.menuItems.forEach(function (p, i) {
-    var li = el("li", "phrase-item");
-    li.setAttribute("role", "option");
-    li.dataset.code = normCode(p.code);
-    li.appendChild(el("span", "phrase-code", normCode(p.code)));
-    li.appendChild(el("span", "phrase-text", fill(p.text, v.chat)));
-    li.appendChild(el("span", "phrase-tag" + (p.shared ? " shared" : ""), p.shared ? "共享" : "个人"));
-    li.addEventListener("mousedown", function (e) { e.preventDefault(); });
-    li.addEventListener("click", function () { pickPhrase(v, p); });
-    li.addEventListener("mouseenter", function () { v.menuIndex = i; paintMenu(v); });
-    menu.appendChild(li);
+  var i = 0;
+  groups.forEach(function (g) {
+    var head = el("li", "phrase-group", label("phrase_groups", g.group));
+    head.setAttribute("role", "presentation");
+    head.dataset.group = g.group;
+    head.addEventListener("mousedown", function (e) { e.preventDefault(); });
+    menu.appendChild(head);
+    g.phrases.forEach(function (p) {
+      var at = i++;
+      var li = el("li", "phrase-item");
+      li.setAttribute("role", "option");
+      li.dataset.code = normCode(p.code);
+      li.dataset.group = g.group;
+      li.appendChild(el("span", "phrase-code", normCode(p.code)));
+      li.appendChild(el("span", "phrase-text", fill(p.text, v.chat)));
+      li.appendChild(el("span", "phrase-tag" + (p.shared ? " shared" : ""), p.shared ? "共享" : "个人"));
+      li.addEventListener("mousedown", function (e) { e.preventDefault(); });
+      li.addEventListener("click", function () { pickPhrase(v, p); });
+      li.addEventListener("mouseenter", function () { v.menuIndex = at; paintMenu(v); });
+      menu.appendChild(li);
+    });
   });
   menu.hidden = false;
   paintMenu(v);
