@@ -123,7 +123,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
         turn = await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
-                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required,
+                                      message_id=msg.message_id)
+        if turn.duplicate:
+            log.info("%s retry of stored event %d: not run again", msg.input_channel, turn.user_event_id)
+            return turn
         log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
         return turn
 
