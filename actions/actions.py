@@ -87,13 +87,31 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        """Announce the handoff with queue position and estimated wait."""
+        """Announce the handoff honestly: people ahead (0 = next), the wait, or that nobody is online."""
         position = tracker.get_slot("queue_position")
         eta = tracker.get_slot("queue_eta_seconds")
-        leave = {"zh": "留言，稍后回复我", "en": "Leave a message instead"}[_lang(tracker)]
-        dispatcher.utter_message(response="utter_handoff", buttons=[{"title": leave, "payload": "/leave_message"}])
-        dispatcher.utter_message(custom={"type": "handoff", "status": "queued", "queue_position": position,
-                                         "eta_seconds": eta, "reason": tracker.get_slot("handoff_reason")})
+        online = tracker.get_slot("agents_online")
+        lang = _lang(tracker)
+        leave = {"zh": "留言，稍后回复我", "en": "Leave a message instead"}[lang]
+        callback = {"zh": "预约回电", "en": "Request a callback"}[lang]
+        buttons = [{"title": leave, "payload": "/leave_message"}]
+        status = "queued"
+        if online == 0:
+            status = "no_agents"
+            buttons.append({"title": callback, "payload": "/request_callback"})
+            dispatcher.utter_message(response="utter_handoff_no_agents", buttons=buttons)
+        elif position is None:
+            dispatcher.utter_message(response="utter_handoff", buttons=buttons)
+        elif int(position) == 0:
+            dispatcher.utter_message(response="utter_handoff_queued_next", buttons=buttons)
+        else:
+            minutes = max(1, round((eta or 0) / 60))
+            dispatcher.utter_message(response="utter_handoff_queued", buttons=buttons, ahead=int(position),
+                                     eta_min=minutes)
+        dispatcher.utter_message(custom={"type": "handoff", "status": status, "queue_position": position,
+                                         "eta_seconds": eta, "agents_online": online, "agent": None,
+                                         "to_skill": None, "priority": tracker.get_slot("handoff_priority"),
+                                         "reason": tracker.get_slot("handoff_reason")})
         return [SlotSet("handoff_status", "queued")]
 
 

@@ -72,7 +72,7 @@ def api_blueprint(nlu: NLUPipeline, parse_text: ParseText, store: TrackerStore, 
     async def handoffs(request: Request) -> HTTPResponse:
         if not auth.authorized(request):
             return error(401, "missing or invalid API token", "Unauthorized")
-        out = [{"sender_id": c["sender_id"], "status": "queued", "queue_position": i + 1, "reason": c["reason"],
+        out = [{"sender_id": c["sender_id"], "status": "queued", "queue_position": i, "reason": c["reason"],
                 "context": c["context"]} for i, c in enumerate(handoff.queue())]
         out += [{"sender_id": c["sender_id"], "status": "assigned", "agent_id": c["agent_id"], "reason": c["reason"],
                  "context": c["context"]} for c in map(handoff.chat, (r.id for r in handoff.store.sessions_with(

@@ -23,6 +23,7 @@ from handoff.typing import TypingRelay
 
 from . import __version__
 from .api import api_blueprint
+from .bank.backend import DemoBankBackend
 from .channels.auth import ConversationAuth, api_token
 from .channels.base import UserMessage, error, read_json
 from .channels.batching import ParseBatcher
@@ -92,7 +93,9 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     store = TrackerStore(engine)
     handoff = HandoffService(HandoffStore(engine))
     policy = Policy(guide_ids=set(guides()), config=PolicyConfig(confirm_threshold=settings.confirm_threshold))
-    assistant = Assistant(parse_text, store, policy, set(nlu.model.intents), gateway=handoff, otp=otp)
+    # the bank backend is the plug-in point for core banking (bot/bank/backend.py); the demo one seeds demo customers
+    assistant = Assistant(parse_text, store, policy, set(nlu.model.intents), gateway=handoff, otp=otp,
+                          bank=DemoBankBackend(engine))
     if settings.demo:
         added = seed_demo_agents(handoff.store)
         announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "

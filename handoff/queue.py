@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from .interface import BotLink
+from .interface import BotLink, HandoffNotice, NoticeKind
 from .routing import RoutingConfig, can_serve, chat_skill, pick_agent, queue_score
 from .store import HandoffStore, agent_dict, session_dict
 from .urgency import chat_urgency, customer_names
@@ -169,8 +169,31 @@ class HandoffService:
             sid = self.store.create_session(sender_id, chat_skill(context, self.config), context["priority"],
                                             context["reason"], context)
         self._soon(self.route())
-        position = self._position(sid)
-        return {"queue_position": position, "eta_seconds": self._eta(position), "handoff_id": sid}
+        ahead = self._position(sid)
+        online = self._online()
+        return {"queue_position": ahead, "eta_seconds": self._eta(ahead) if online else None, "handoff_id": sid,
+                "agents_online": online}
+
+    def raise_priority(self, sender_id: str, priority: str, reason: str) -> dict[str, Any] | None:
+        """An open chat becomes more urgent (e.g. fraud reported while waiting); routing runs again."""
+        row = self.store.open_session_for(sender_id)
+        if row is None:
+            return None
+        self.store.set_session(row.id, priority=priority)
+        self._soon(self.route())
+        ahead = self._position(row.id)
+        return {"queue_position": ahead, "eta_seconds": self._eta(ahead) if self._online() else None,
+                "handoff_id": row.id, "agents_online": self._online()}
+
+    def queue_status(self, sender_id: str) -> dict[str, Any] | None:
+        """People ahead (0 = next), wait and agents online for a waiting chat; ``None`` if not queued."""
+        row = self.store.open_session_for(sender_id)
+        if row is None or row.status != "queued":
+            return None
+        ahead = self._position(row.id)
+        online = self._online()
+        return {"queue_position": ahead, "eta_seconds": self._eta(ahead) if online else None,
+                "agents_online": online}
 
     def leave_message(self, sender_id: str, text: str) -> dict[str, Any]:
         """A waiting customer left a message instead: ticket it and take the chat out of the queue."""
@@ -183,7 +206,11 @@ class HandoffService:
         return {"ticket_id": tid}
 
     async def on_customer_message(self, sender_id: str, event_id: int, text: str, parse: dict[str, Any]) -> None:
-        """A customer wrote while their chat is with a person: forward it to the agent."""
+        """A customer wrote while their chat is queued or with a person: it goes into the agent's view.
+
+        Queued chats keep the message in their transcript (the agent sees it on assignment);
+        an assigned chat's agent gets it at once.
+        """
         row = self.store.open_session_for(sender_id)
         if row is None or row.status != "assigned" or row.agent_id is None:
             return
@@ -218,7 +245,8 @@ class HandoffService:
             row = self.store.session(sid)
             agent_row = self.store.agent(aid)
             if row is not None and agent_row is not None and self.bot is not None:
-                await self.bot.mark_assigned(row.sender_id, agent_row.name)
+                await self.bot.handoff_changed(row.sender_id, HandoffNotice(NoticeKind.ASSIGNED, agent=agent_row.name,
+                                                                            priority=row.priority))
             await self._tell(aid, {"type": "chat_assigned", "chat": self.chat(sid)})
         await self._broadcast_queue()
 
@@ -238,7 +266,8 @@ class HandoffService:
                     raise HandoffError(f"chat {session_id} is not waiting", 409)
                 raise HandoffError(f"you already have {agent['capacity']} chats (your capacity)", 409)
         if self.bot is not None:
-            await self.bot.mark_assigned(row.sender_id, agent["name"])
+            await self.bot.handoff_changed(row.sender_id, HandoffNotice(NoticeKind.ASSIGNED, agent=agent["name"],
+                                                                        priority=row.priority))
         chat = self.chat(session_id)
         await self._tell(agent["id"], {"type": "chat_assigned", "chat": chat})
         await self._broadcast_queue()
@@ -251,6 +280,13 @@ class HandoffService:
         for r in rows:
             self.store.set_session(r.id, status="queued", agent_id=None, assigned_at=None, requeued=True, queued_at=now)
             await self._tell(agent_id, {"type": "chat_updated", "chat": self.chat(r.id, with_messages=False)})
+        for r in rows:
+            if self.bot is not None:
+                ahead = self._position(r.id)
+                online = self._online()
+                await self.bot.handoff_changed(r.sender_id, HandoffNotice(
+                    NoticeKind.REQUEUED if online else NoticeKind.NO_AGENTS, queue_position=ahead,
+                    eta_seconds=self._eta(ahead) if online else None, agents_online=online, priority=r.priority))
         await self.route()
         return len(rows)
 
@@ -327,7 +363,9 @@ class HandoffService:
         if previous is not None:
             await self._tell(previous, {"type": "chat_updated", "chat": self.chat(session_id, False)})
         if self.bot is not None:
-            await self.bot.mark_assigned(row.sender_id, target.name)
+            kind = NoticeKind.TRANSFERRED if previous is not None else NoticeKind.ASSIGNED
+            await self.bot.handoff_changed(row.sender_id, HandoffNotice(kind, agent=target.name, assigned=True,
+                                                                        priority=row.priority))
         chat = self.chat(session_id)
         await self._tell(target.id, {"type": "chat_assigned", "chat": chat})
         await self._broadcast_queue()
@@ -357,7 +395,8 @@ class HandoffService:
             self.store.set_session(session_id, note=note)
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
             if self.bot is not None:
-                await self.bot.mark_assigned(row.sender_id, target.name)
+                await self.bot.handoff_changed(row.sender_id, HandoffNotice(
+                    NoticeKind.TRANSFERRED, agent=target.name, assigned=True, priority=row.priority))
             await self._tell(target.id, {"type": "chat_assigned", "chat": self.chat(session_id)})
         elif to_skill:
             groups = set(self.config.skills.values()) | {self.config.default_skill}
@@ -366,6 +405,12 @@ class HandoffService:
             self.store.set_session(session_id, status="queued", agent_id=None, assigned_at=None, skill=to_skill,
                                    note=note, queued_at=time.time())
             await self._tell(agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
+            if self.bot is not None:
+                ahead = self._position(session_id)
+                online = self._online()
+                await self.bot.handoff_changed(row.sender_id, HandoffNotice(
+                    NoticeKind.TRANSFERRED, to_skill=str(to_skill), queue_position=ahead,
+                    eta_seconds=self._eta(ahead) if online else None, agents_online=online, priority=row.priority))
             await self.route()
         else:
             raise HandoffError("give 'to_agent' or 'to_skill'")
@@ -378,18 +423,24 @@ class HandoffService:
             raise HandoffError(f"'disposition' must be one of {', '.join(DISPOSITIONS)}")
         self.store.set_session(session_id, status=how, closed_at=time.time(), disposition=disposition)
         if self.bot is not None:
-            await self.bot.end_handoff(row.sender_id, how)
+            await self.bot.handoff_changed(row.sender_id, HandoffNotice(
+                NoticeKind.RETURNED if how == "returned" else NoticeKind.CLOSED, agent=agent["name"]))
         await self._tell(row.agent_id or agent["id"], {"type": "chat_updated", "chat": self.chat(session_id, False)})
         await self.route()
 
     # ------------------------------------------------------------------ helpers
     def _position(self, session_id: int) -> int:
+        """How many waiting chats are ahead of this one (0 = next)."""
         ids = [c["id"] for c in self.queue()]
-        return ids.index(session_id) + 1 if session_id in ids else 0
+        return ids.index(session_id) if session_id in ids else 0
 
-    def _eta(self, position: int) -> int:
-        online = sum(1 for a in self.agents() if a["status"] == "online" and a["role"] in ("agent", "supervisor"))
-        return int(position * self.config.handle_seconds / max(online, 1))
+    def _online(self) -> int:
+        """Agents online now (agents and supervisors)."""
+        return sum(1 for a in self.agents() if a["status"] == "online" and a["role"] in ("agent", "supervisor"))
+
+    def _eta(self, ahead: int) -> int:
+        """Estimated wait with ``ahead`` people in front."""
+        return int((ahead + 1) * self.config.handle_seconds / max(self._online(), 1))
 
     async def _tell(self, agent_id: int, frame: dict[str, Any]) -> None:
         if self.notify_agent is not None:
@@ -401,8 +452,9 @@ class HandoffService:
             visible = [c for c in queue if can_serve(a, c["skill"]) or a["role"] == "supervisor"]
             await self._tell(a["id"], {"type": "queue", "queue": [self.queue_item(c) for c in visible]})
         if self.bot is not None:
+            online = self._online()
             for i, c in enumerate(queue):
-                await self.bot.push_queue(c["sender_id"], i + 1, self._eta(i + 1))
+                await self.bot.push_queue(c["sender_id"], i, self._eta(i) if online else None, online)
 
     def _soon(self, coro: Awaitable[None]) -> None:
         try:

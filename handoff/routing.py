@@ -55,7 +55,9 @@ def queue_score(session: dict[str, Any], config: RoutingConfig, now: float | Non
     """Higher first: priority weight + seconds waited + requeue boost."""
     now = now or time.time()
     score = now - session["created_at"]
-    if session["priority"] == "high":
+    if session["priority"] == "urgent":  # fraud / lost card: before everyone else
+        score += 100 * config.high_priority_weight
+    elif session["priority"] == "high":
         score += config.high_priority_weight
     if session.get("requeued"):
         score += config.requeued_weight

@@ -153,7 +153,7 @@ def test_customer_on_a_agent_on_b(pair: tuple[BotServer, BotServer], hstore) -> 
             r = await asyncio.to_thread(httpx.post, b.base + "/agent/status", json={"status": "online"}, headers=auth)
             assert r.status_code == 200
             chat = (await recv_until(agent_ws, lambda f: f["type"] == "chat_assigned"))[-1]["chat"]
-            joined = await recv_until(cust, lambda f: (f["message"].get("custom") or {}).get("type") == "agent_joined"
+            joined = await recv_until(cust, lambda f: (f["message"].get("custom") or {}).get("status") == "assigned"
                                       if f["type"] == "bot" else False)
             got["joined"] = joined[-1]
             r = await asyncio.to_thread(httpx.post, f"{b.base}/agent/chats/{chat['id']}/messages",
@@ -169,7 +169,7 @@ def test_customer_on_a_agent_on_b(pair: tuple[BotServer, BotServer], hstore) -> 
         return got
 
     got = asyncio.run(scenario())
-    assert got["queue"]["queue_position"] == 1
+    assert got["queue"]["queue_position"] == 0, "alone in the queue: nobody ahead"
     assert got["agent_msg"]["message"]["text"] == "您好，我来帮您" and got["agent_msg"]["agent"] == agent[0]
     assert got["forwarded"]["message"]["text"] == "我的转账没到账"
     assert got["survey"]["message"]["recipient_id"] == sender

@@ -47,10 +47,14 @@ def test_acceptance_script_over_rest(bot_server: BotServer) -> None:
     care = say(base, sender, "我年纪大了看不清")
     assert any(m.get("text") and "一步一步" in m["text"] for m in care)
 
-    step = say(base, sender, "怎么查余额")
-    # check_balance needs the one-time passcode first
+    howto = say(base, sender, "怎么查余额")
+    # a how-to gets the guide: the app's own pages authenticate, no code needed
+    assert not customs(howto, "otp") and customs(howto, "guide_step")
+    step = say(base, sender, "查一下我的余额", metadata={"customer_id": "demo-1001"})
+    # the bot itself shows the balance: the one-time passcode first
     assert customs(step, "otp")
     step = say(base, sender, "123456")
+    assert any("尾号7890" in (m.get("text") or "") for m in step), "own masked data after the code"
     steps = customs(step, "guide_step")
     assert len(steps) == 1 and steps[0]["n"] == 1 and steps[0]["large"] is True and steps[0]["mode"] == "care"
     assert not customs(step, "guide"), "care mode sends one step per message, never the whole guide"
@@ -59,7 +63,7 @@ def test_acceptance_script_over_rest(bot_server: BotServer) -> None:
 
     handoff = say(base, sender, "转人工")
     info = customs(handoff, "handoff")
-    assert info and info[0]["status"] == "queued" and info[0]["queue_position"] >= 1
+    assert info and info[0]["status"] in ("queued", "no_agents") and info[0]["queue_position"] >= 0
 
     r = httpx.get(f"{base}/conversations/{sender}/events", headers={"authorization": f"Bearer {bot_server.token}"})
     assert r.status_code == 200
@@ -118,7 +122,8 @@ def test_websocket_pushes_turns_from_other_channels(bot_server: BotServer) -> No
                 if frame["type"] == "bot" and frame["message"].get("custom", {}).get("type") == "handoff":
                     return frame
 
-    assert asyncio.run(run())["message"]["custom"]["status"] == "queued"
+    # nobody is online in this test server: the customer is told so honestly
+    assert asyncio.run(run())["message"]["custom"]["status"] in ("queued", "no_agents")
 
 
 def test_low_confidence_asks_and_repeated_failure_escalates(bot_server: BotServer) -> None:

@@ -231,10 +231,10 @@ def test_capacity_and_priority(srv: BotServer) -> None:
     auth = login(srv.base, "wang.lei")  # capacity 5
     # queue first, with nobody online: a normal chat, then a distressed elderly customer
     normal, out = customer(srv.base, "转人工")
-    assert handoff_info(out)["queue_position"] == 1
+    assert handoff_info(out)["queue_position"] == 0, "alone in the queue: nobody ahead"
     care_sender, _ = customer(srv.base, "我七十多了眼睛看不清")
     _, out = customer(srv.base, "转人工", care_sender)
-    assert handoff_info(out)["queue_position"] == 1, "high priority goes first"
+    assert handoff_info(out)["queue_position"] == 0, "high priority goes first: nobody ahead"
     queue = httpx.get(srv.base + "/agent/queue", headers=auth).json()
     assert [q["sender_id"] for q in queue] == [care_sender, normal]
     assert queue[0]["priority"] == "high" and queue[1]["priority"] == "normal"
@@ -329,9 +329,9 @@ def test_phrases_labels_tickets_suggestions(srv: BotServer) -> None:
 def test_waiting_customer_can_leave_a_message(srv: BotServer) -> None:
     sender, out = customer(srv.base, "转人工")
     assert any(b["payload"] == "/leave_message" for m in out for b in m.get("buttons", []))
-    # while waiting the bot still answers
+    # while a person is coming the bot sends only honest queue updates: the question waits for the agent
     _, out = customer(srv.base, "怎么修改登录密码", sender)
-    assert any(m.get("custom", {}).get("type") == "guide" for m in out)
+    assert not any(m.get("custom", {}).get("type") == "guide" for m in out)
     customer(srv.base, "/leave_message", sender)
     _, out = customer(srv.base, "请明天上午给我回电话，关于信用卡额度", sender)
     assert "已为您登记留言" in out[0]["text"]

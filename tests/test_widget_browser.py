@@ -149,11 +149,13 @@ def test_widget_conversation(server: str, page: Page) -> None:
     assert row.locator("button.payload").count() >= 1
     shot(page, "04_guide_step")
 
-    # 5. a person, please: the queue banner shows position and wait
+    # 5. a person, please: no agent is online in this test, so the widget says so honestly (no invented
+    # queue position) and offers to leave a message or book a callback
     say(page, "转人工")
-    banner = page.locator(".queue-banner")
-    expect(banner).to_be_visible()
-    expect(banner).to_have_text(re.compile(r"您前面还有\s*\d+\s*位，预计等待\s*\d+\s*分钟"))
+    notice = page.locator("#messages .msg.bot").filter(has_text="没有人工客服在线").last
+    expect(notice).to_be_visible()
+    expect(notice.locator("button", has_text="预约回电")).to_be_enabled()
+    expect(page.locator(".queue-banner")).to_be_hidden()
     shot(page, "05_handoff_queue")
 
     # 6. markup from the customer is text, never code

@@ -122,7 +122,7 @@ def load_events(store: TrackerStore, window: Window, lookahead: float = 0.0) -> 
                             .order_by(events.c.id)).all()
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        out[r.sender_id].append({"id": r.id, "ts": r.ts, "type": r.type, **json.loads(r.data)})
+        out[r.sender_id].append({**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type})
     return dict(out)
 
 

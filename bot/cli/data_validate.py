@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..dialogue.references import check_references
 from ..nlu.lint import check_care, check_nlu, check_responses
 
 
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         p for p in ("data/guides", "data/dialogue/domain.yml", "data/handoff/phrases.yml") if Path(p).exists()]
     if responses:
         issues += check_responses(responses)
+    issues += check_references()
     for issue in issues:
         print(issue)
     errors = sum(i.level == "error" for i in issues)

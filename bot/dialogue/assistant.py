@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections import defaultdict
@@ -20,12 +21,19 @@ from typing import Any, Protocol
 
 from rasa_sdk.executor import ActionExecutor
 
+from ..bank.backend import BankBackend, DemoBankBackend
 from ..nlu.entities import mask_codes, mask_deep, mask_sensitive
 from ..nlu.pipeline import ParseInputError
 from .identity import OTPVerifier, StubOTPVerifier
 from .policy import Policy, Step
 from .responses import Responses
+from .script import detect_script, localize
+from .state import HandoffStatus, StepKind
 from .store import Conversation, TrackerStore
+
+log = logging.getLogger(__name__)
+CUSTOMER_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+CARD_KIND = {"zh": {"debit": "借记卡", "credit": "信用卡"}, "en": {"debit": "debit card", "credit": "credit card"}}
 
 SENDER_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
 PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*)?$", re.DOTALL)
@@ -37,10 +45,26 @@ class InputError(ValueError):
 
 
 class HandoffGateway(Protocol):
-    """How the bot hands a conversation to the human side (the handoff service implements it)."""
+    """How the bot hands a conversation to the human side (the handoff service implements it).
+
+    The handoff service owns the handoff status; it reports every change back through
+    ``handoff.interface.BotLink.handoff_changed``.
+    """
 
     def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
-        """Queue the conversation; returns at least ``queue_position`` and ``eta_seconds``."""
+        """Queue the conversation; returns ``queue_position`` (people ahead), ``eta_seconds``, ``agents_online``."""
+
+    def raise_priority(self, sender_id: str, priority: str, reason: str) -> dict[str, Any] | None:
+        """Make an open chat more urgent (fraud reported while waiting); the new queue info, or ``None``."""
+
+    def leave_message(self, sender_id: str, text: str) -> dict[str, Any]:
+        """Ticket a message / callback request (takes a waiting chat out of the queue); returns ``ticket_id``."""
+
+    async def on_customer_message(self, sender_id: str, event_id: int, text: str, parse: dict[str, Any]) -> None:
+        """A customer message while the chat is queued or with an agent: into the agent's view."""
+
+    def queue_status(self, sender_id: str) -> dict[str, Any] | None:
+        """``queue_position`` (people ahead), ``eta_seconds``, ``agents_online`` of a waiting chat, else ``None``."""
 
 
 class NoHumanGateway:
@@ -48,7 +72,22 @@ class NoHumanGateway:
 
     def escalate(self, sender_id: str, context: dict[str, Any]) -> dict[str, Any]:
         """No queue: position and wait unknown."""
-        return {"queue_position": None, "eta_seconds": None}
+        return {"queue_position": None, "eta_seconds": None, "agents_online": None}
+
+    def raise_priority(self, sender_id: str, priority: str, reason: str) -> dict[str, Any] | None:
+        """Nothing queued."""
+        return None
+
+    def leave_message(self, sender_id: str, text: str) -> dict[str, Any]:
+        """No ticket system: nothing recorded besides the conversation's own event."""
+        return {"ticket_id": None}
+
+    async def on_customer_message(self, sender_id: str, event_id: int, text: str, parse: dict[str, Any]) -> None:
+        """Nobody to forward to."""
+
+    def queue_status(self, sender_id: str) -> dict[str, Any] | None:
+        """No queue."""
+        return None
 
 
 @dataclass
@@ -100,10 +139,15 @@ class Assistant:
 
     def __init__(self, parse: Callable[[str], Awaitable[dict[str, Any]]], store: TrackerStore,
                  policy: Policy, intents: set[str], responses: Responses | None = None,
-                 otp: OTPVerifier | None = None, gateway: HandoffGateway | None = None) -> None:
-        """Wire the NLU (an async ``parse(text)`` and its intent names), store, policy, responses, plug-ins."""
+                 otp: OTPVerifier | None = None, gateway: HandoffGateway | None = None,
+                 bank: BankBackend | None = None) -> None:
+        """Wire the NLU (an async ``parse(text)`` and its intent names), store, policy, responses, plug-ins.
+
+        ``bank`` is the plug-in point for the bank's core systems (default: the seeded demo bank).
+        """
         self.parse = parse
-        self.payload_intents = set(intents) | {"survey", "leave_message"}
+        self.payload_intents = set(intents) | {"survey", "leave_message", "request_callback", "freeze_card"}
+        self.bank: BankBackend = bank or DemoBankBackend()
         self.store = store
         self.policy = policy
         self.responses = responses or Responses()
@@ -154,6 +198,18 @@ class Assistant:
             elif parse.get("language") == "mixed":
                 state["language"] = "zh"
             state.setdefault("language", "zh")
+            if not parse.get("from_button"):
+                state["script"] = detect_script(text, state.get("script", "hans")) \
+                    if state["language"] == "zh" else "hans"
+            meta = metadata or {}
+            if not visitors_limited and isinstance(meta.get("customer_id"), str) \
+                    and CUSTOMER_ID_RE.match(meta["customer_id"]):
+                # development only (no identity secret): the client may name its demo customer. With the
+                # bank app's identity configured, only the verified identity token sets the customer.
+                state["customer_id"] = meta["customer_id"]
+                state["visitor"] = False
+            if meta.get("region") in ("HK", "TW"):
+                state["region"] = meta["region"]
             now = time.time()
             state["seconds_since_last"] = now - state.get("last_user_ts", now)
             state["last_user_ts"] = now
@@ -168,22 +224,30 @@ class Assistant:
             (user_id,) = self.store.save_turn(conv, [("user", user_event)])
             if on_stored is not None:
                 await on_stored(user_id)
-            if state.get("handoff_status") == "assigned":
-                # an agent owns the chat: the bot stays quiet and the agent gets the message
-                forward = getattr(self.gateway, "on_customer_message", None)
-                if forward is not None:
-                    await forward(sender_id, user_id, user_event["text"], parse)
-                return Turn([], user_id, parse, new_conversation)
-            if parse["intent"]["name"] == "survey" and parse.get("from_button"):
-                data = parse.get("payload_data", {})
-                messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
-            else:
-                steps = self.policy.decide(state, parse, text)
-                messages, events = await self._run_steps(conv, steps, parse)
-                if state.get("last_care_signals"):
-                    events.insert(0, ("care", {"signals": state["last_care_signals"],
-                                               "care_mode": bool(state.get("care_mode")),
-                                               "scores": parse.get("care", {})}))
+            status = HandoffStatus(state.get("handoff_status") or "bot")
+            try:
+                if status.with_human_side:
+                    # a person is coming or here: every message goes to the agent's view
+                    await self.gateway.on_customer_message(sender_id, user_id, stored_text, parse)
+                    messages, events = await self._while_human(conv, status, parse, text)
+                elif parse["intent"]["name"] == "survey" and parse.get("from_button"):
+                    data = parse.get("payload_data", {})
+                    messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
+                else:
+                    steps = self.policy.decide(state, parse, text)
+                    messages, events = await self._run_steps(conv, steps, parse)
+                    if state.get("last_care_signals"):
+                        events.insert(0, ("care", {"signals": state["last_care_signals"],
+                                                   "care_mode": bool(state.get("care_mode")),
+                                                   "scores": parse.get("care", {})}))
+            except InputError:
+                raise
+            except Exception:  # noqa: BLE001 - internal error repair: the customer is never left without an answer
+                log.exception("turn failed for %s", sender_id)
+                state["pending"] = None
+                msg = self._render("utter_internal_error", state, {"buttons": [self._human_button(state)]})
+                messages, events = [msg], [("error", {"where": "turn"}), ("bot", msg)]
+            messages, events = self.finish_messages(state, messages, events)
             self.store.save_turn(conv, events)
         for m in messages:
             m["recipient_id"] = sender_id
@@ -228,6 +292,125 @@ class Assistant:
         return await self._run_steps(conv, steps, parse)
 
     # ------------------------------------------------------------------ internals
+    def finish_messages(self, state: dict[str, Any], messages: list[dict[str, Any]],
+                        events: list[tuple[str, dict[str, Any]]]) -> tuple[list, list]:
+        """Never the same text twice in a row; customer's script; remember the last text."""
+        out: list[dict[str, Any]] = []
+        last = state.get("last_bot_text")
+        for m in messages:
+            text = m.get("text")
+            if text and text == last and not m.get("custom") and not m.get("buttons"):
+                continue  # the same sentence again adds nothing
+            if text and text == last:
+                m = {k: v for k, v in m.items() if k != "text"}
+            out.append(m)
+            if m.get("text"):
+                last = m["text"]
+        out = [localize(m, state.get("script", "hans"), state.get("region")) for m in out]
+        state["last_bot_text"] = last
+        kept = {id(m) for m in messages}
+        events = [e for e in events if e[0] != "bot" or id(e[1]) not in kept]
+        events += [("bot", m) for m in out]
+        return out, events
+
+    def _human_button(self, state: dict[str, Any]) -> dict[str, str]:
+        return {"title": "转人工" if state.get("language", "zh") == "zh" else "Talk to a person",
+                "payload": "/request_human"}
+
+    async def _while_human(self, conv: Conversation, status: HandoffStatus, parse: dict[str, Any],
+                           text: str) -> tuple[list, list]:
+        """Queued or with an agent: only honest queue updates, emergencies and the customer's own buttons."""
+        state = conv.state
+        intent = parse["intent"]["name"]
+        pending = state.get("pending") or {}
+        if parse.get("from_button") and intent == "freeze_card":
+            return await self._run_steps(conv, [Step(StepKind.BANK, "freeze")], parse)
+        kind = self.policy.emergency(parse, text)
+        if kind is not None and not state.get("emergency"):
+            return await self._run_steps(conv, self.policy.emergency_steps(state, kind), parse)
+        if kind is not None:
+            info = self.gateway.raise_priority(conv.sender_id, "urgent", kind)
+            events: list[tuple[str, dict[str, Any]]] = [("handoff_priority", {"priority": "urgent", "reason": kind})]
+            if status is HandoffStatus.ASSIGNED:
+                return [], events
+            return self._queue_update(state, info), events
+        if status is HandoffStatus.QUEUED:
+            if intent in ("leave_message", "request_callback") and parse.get("from_button"):
+                return await self._run_steps(conv, self.policy.decide(state, parse, text), parse)
+            if pending.get("type") == "leave_message":
+                state["pending"] = None
+                return await self._run_steps(conv, [Step(StepKind.LEAVE_MESSAGE, pending.get("kind", "callback"),
+                                                         {"text": text})], parse)
+            return self._queue_update(state, self.gateway.queue_status(conv.sender_id)), []
+        return [], []
+
+    def _queue_update(self, state: dict[str, Any], info: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """One honest queue update (nothing when it would repeat the last one)."""
+        if info is None:
+            return []
+        ahead = info.get("queue_position")
+        lang = state.get("language", "zh")
+        buttons = []
+        if info.get("agents_online") == 0:
+            name = "utter_queue_no_agents"
+            buttons = [{"title": "留言" if lang == "zh" else "Leave a message", "payload": "/leave_message"},
+                       {"title": "预约回电" if lang == "zh" else "Request a callback", "payload": "/request_callback"}]
+        elif ahead == 0:
+            name = "utter_queue_update_next"
+        else:
+            name = "utter_queue_update"
+        msg = self._render(name, state, {"ahead": ahead, "buttons": buttons})
+        if msg.get("text") == state.get("last_bot_text"):
+            return []
+        msg["custom"] = {"type": "handoff", "status": "no_agents" if info.get("agents_online") == 0 else "queued",
+                         "queue_position": ahead, "eta_seconds": info.get("eta_seconds"),
+                         "agents_online": info.get("agents_online"), "agent": None, "to_skill": None,
+                         "priority": state.get("handoff", {}).get("priority")}
+        return [msg]
+
+    def _bank(self, conv: Conversation, what: str) -> list[dict[str, Any]]:
+        """Answer from the bank backend with the customer's own masked data, or act (freeze)."""
+        state = conv.state
+        lang = state.get("language", "zh")
+        cid = state.get("customer_id")
+        kinds = CARD_KIND["en" if lang == "en" else "zh"]
+        customer = self.bank.customer(cid) if cid else None
+        if what == "freeze":
+            card = self.bank.freeze_card(cid) if customer is not None and cid else None
+            if card is None:
+                return [self._render("utter_freeze_link", state, {"buttons": [
+                    {"title": "冻结卡片" if lang == "zh" else "Freeze card", "payload": "bankapp://cards/freeze"},
+                    {"title": "拨打 95555" if lang == "zh" else "Call 95555", "payload": "tel:95555"}]})]
+            state["card_frozen"] = card.last4
+            msg = self._render("utter_card_frozen", state, {"last4": card.last4, "card_kind": kinds[card.kind]})
+            msg["custom"] = {"type": "card_frozen", "last4": card.last4}
+            return [msg]
+        if customer is None or cid is None:
+            return [self._render("utter_no_customer", state, {})]
+        cards = self.bank.cards(cid)
+        if what == "balance":
+            debit = [c for c in cards if c.kind == "debit"] or cards
+            return [self._render("utter_balance", state, {"last4": c.last4, "card_kind": kinds[c.kind],
+                                                          "amount": f"{c.available:,.2f}"}) for c in debit[:2]]
+        if what == "transactions":
+            tx = self.bank.transactions(cid, 3)
+            items = "；".join(f"{t.merchant} {t.amount:+,.2f}" for t in tx) if lang == "zh" else \
+                "; ".join(f"{t.merchant} {t.amount:+,.2f}" for t in tx)
+            return [self._render("utter_transactions", state, {"last4": tx[0].card_last4 if tx else "----",
+                                                               "items": items})]
+        if what == "bill":
+            return [self._render("utter_bill", state, {"amount": f"{customer.bill_due:,.2f}",
+                                                       "due": customer.bill_due_date})]
+        if what == "points":
+            return [self._render("utter_points", state, {"points": f"{customer.points:,}"})]
+        if what == "card_delivery":
+            credit = [c for c in cards if c.delivery] or cards
+            return [self._render("utter_card_delivery", state, {"last4": credit[0].last4,
+                                                                "delivery": credit[0].delivery or "-"})]
+        if what == "transfer_status":
+            return [self._render("utter_transfer_status", state, {"status": customer.last_transfer})]
+        return []
+
 
     def _survey(self, conv: Conversation, score: Any, reason: Any, comment: Any) -> tuple[list, list]:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
@@ -238,6 +421,7 @@ class Assistant:
         state = conv.state
         state["survey_done"] = True
         state["pending"] = None
+        state["last_bot_text"] = None
         data = {"score": score, "reason": mask_deep(reason), "comment": mask_deep(comment),
                 "served_by": "agent" if state.get("had_agent") else "bot"}
         msg = self.responses.render("utter_survey_thanks", self._slots(state)) or {"text": "Thanks"}
@@ -248,11 +432,14 @@ class Assistant:
         slots["language"] = state.get("language", "zh")
         slots["care_mode"] = bool(state.get("care_mode"))
         slots["stepwise"] = bool(state.get("stepwise"))
+        slots["fast_mode"] = bool(state.get("fast_mode"))
         return slots
 
     def _render(self, name: str, state: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-        extra = {k: v for k, v in args.items() if k not in ("buttons", "custom", "image")}
-        msg = self.responses.render(name, self._slots(state), **extra) or {"text": name}
+        extra = {k: v for k, v in args.items() if k not in ("buttons", "custom", "image", "after", "pending",
+                                                            "raise", "priority")}
+        msg = self.responses.render(name, self._slots(state), avoid=state.get("last_bot_text"), **extra) \
+            or {"text": name}
         for key in ("buttons", "custom", "image"):
             if args.get(key):
                 msg[key] = args[key]
@@ -303,9 +490,13 @@ class Assistant:
                 "distress_trend": state.get("distress_trend", [])}
         elderly = "elderly_message" in care["signals"]
         distressed = bool(state.get("distressed")) or reason in ("distress", "complaint")
+        priority = "high" if (elderly or distressed) else "normal"
+        if reason in ("fraud", "lost_card"):
+            priority = "urgent"
         return {
             "customer_id": conv.sender_id, "channel": conv.channel, "reason": reason,
-            "priority": "high" if (elderly or distressed) else "normal",
+            "priority": priority, "fraud": reason == "fraud" or bool(state.get("emergency")),
+            "emergency": state.get("emergency"),
             "language": state.get("language", "zh"), "transcript": transcript, "intents": intents,
             "entities": entities, "care": care, "guides_shown": state.get("guides_shown", []),
             "identity_verified": bool(state.get("verified")), "failures": state.get("failures", 0),
@@ -338,21 +529,33 @@ class Assistant:
                 ok = self.otp.verify(conv.sender_id, step.args["code"])
                 events.append(("identity", {"status": "verified" if ok else "failed", "intent": step.name}))
                 queue = self.policy.after_otp(state, step.name, ok) + queue
-            elif step.kind == "leave_message":
-                leave = getattr(self.gateway, "leave_message", None)
+            elif step.kind == StepKind.BANK:
+                messages += self._bank(conv, step.name)
+                events.append(("bank", {"query": step.name}))
+            elif step.kind == StepKind.SURVEY:
+                msgs, evs = self._survey(conv, step.args.get("score"), None, None)
+                messages += msgs
+                events += [e for e in evs if e[0] != "bot"]
+            elif step.kind == StepKind.LEAVE_MESSAGE:
                 text = mask_sensitive(step.args.get("text", ""))
-                info = leave(conv.sender_id, text) if leave is not None else {"ticket_id": None}
-                state["handoff_status"] = "bot"
+                info = self.gateway.leave_message(conv.sender_id, text)
+                state["handoff_status"] = HandoffStatus.BOT.value
                 state.setdefault("slots", {})["handoff_status"] = None
-                events.append(("ticket", {"kind": "callback", "text": text, **info}))
+                events.append(("ticket", {"kind": step.name, "text": text, **info}))
                 messages.append(self._render("utter_message_left", state, {"ticket_id": f"T{info.get('ticket_id')}"}))
-            elif step.kind == "handoff":
+            elif step.kind == StepKind.HANDOFF and step.args.get("raise"):
+                raised = self.gateway.raise_priority(conv.sender_id, step.args.get("priority", "urgent"), step.name)
+                events.append(("handoff_priority", {"priority": step.args.get("priority"), "reason": step.name}))
+                if state.get("handoff_status") == HandoffStatus.QUEUED.value:
+                    messages += self._queue_update(state, raised)
+            elif step.kind == StepKind.HANDOFF:
                 context = self._context(conv, step.name)
                 info = self.gateway.escalate(conv.sender_id, context)
                 slots = state.setdefault("slots", {})
                 slots.update({"handoff_reason": step.name, "queue_position": info.get("queue_position"),
-                              "queue_eta_seconds": info.get("eta_seconds")})
-                state["handoff_status"] = "queued"
+                              "queue_eta_seconds": info.get("eta_seconds"), "agents_online": info.get("agents_online"),
+                              "handoff_priority": context["priority"]})
+                state["handoff_status"] = HandoffStatus.QUEUED.value
                 state["handoff"] = {"reason": step.name, "priority": context["priority"], "at": time.time()}
                 events.append(("handoff", {"reason": step.name, "context": context, **info}))
                 msgs, evs = await self._run_action(conv, "action_handoff", parse)

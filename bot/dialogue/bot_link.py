@@ -1,12 +1,24 @@
-"""The bot's side of the handoff interface (``handoff.interface.BotLink``)."""
+"""The bot's side of the handoff interface (``handoff.interface.BotLink``).
+
+The handoff service owns the handoff status; every change arrives here as a
+:class:`~handoff.interface.HandoffNotice` and becomes the bot-side status plus one customer notice
+(message shape in ``CONTRACTS.md``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from handoff.interface import HandoffNotice, NoticeKind
+
 from ..nlu.entities import mask_sensitive
 from .assistant import Assistant
 from .policy import Step
+from .state import HandoffStatus, StepKind
+
+SKILL_TITLES = {"zh": {"inquiry": "查询", "operation": "业务办理", "consultation": "咨询", "value_added": "增值服务",
+                       "general": "综合", "fraud": "反欺诈"},
+                "en": {}}
 
 
 class AssistantBotLink:
@@ -22,6 +34,7 @@ class AssistantBotLink:
         async with a.lock(sender_id):
             conv = a.store.load(sender_id)
             conv.state["had_agent"] = True
+            conv.state["last_bot_text"] = None
             msg = {k: v for k, v in message.items() if k in ("text", "image", "buttons", "custom")}
             if isinstance(msg.get("text"), str):
                 msg["text"] = mask_sensitive(msg["text"])
@@ -31,40 +44,60 @@ class AssistantBotLink:
         await a.notify(sender_id, [msg], kind="agent", agent=agent_name)
         return event_id
 
-    async def push_queue(self, sender_id: str, position: int, eta_seconds: int) -> None:
+    async def push_queue(self, sender_id: str, position: int, eta_seconds: int | None, agents_online: int) -> None:
         """Live queue position for a waiting customer (not stored: the queue itself is)."""
-        await self.assistant.notify_frame(sender_id, {"type": "queue", "queue_position": position,
-                                                      "eta_seconds": eta_seconds})
+        await self.assistant.notify_frame(sender_id, {"type": "queue", "status": "queued", "queue_position": position,
+                                                      "eta_seconds": eta_seconds, "agents_online": agents_online})
 
-    async def mark_assigned(self, sender_id: str, agent_name: str) -> None:
-        """An agent owns the chat now: the bot goes quiet and the customer is told who joined."""
-        a = self.assistant
-        async with a.lock(sender_id):
-            conv = a.store.load(sender_id)
-            conv.state["handoff_status"] = "assigned"
-            conv.state["had_agent"] = True
-            conv.state.setdefault("slots", {})["handoff_status"] = "assigned"
-            lang = conv.state.get("language", "zh")
-            text = f"人工客服{agent_name}已接入，您可以直接和客服交流。" if lang != "en" else \
-                f"{agent_name} from our service team has joined the chat."
-            msg = {"text": text, "custom": {"type": "agent_joined", "agent": agent_name}}
-            a.store.save_turn(conv, [("handoff_assigned", {"agent": agent_name}), ("bot", msg)])
-        await a.notify(sender_id, [{**msg, "recipient_id": sender_id}])
-
-    async def end_handoff(self, sender_id: str, how: str) -> None:
-        """Back to the bot (``returned``) or ended (``closed``); the survey goes out either way."""
+    async def handoff_changed(self, sender_id: str, notice: HandoffNotice) -> None:
+        """Take over the new status and tell the customer what changed (once)."""
         a = self.assistant
         async with a.lock(sender_id):
             conv = a.store.load(sender_id)
             state = conv.state
-            state["handoff_status"] = "bot"
-            state.setdefault("slots", {}).update({"handoff_status": None, "queue_position": None})
-            state["failures"] = 0
-            state["clarifications"] = 0
-            state["survey_done"] = False
-            state["pending"] = {"type": "survey"}
-            messages, events = await a.run_steps(conv, [Step("action", "action_survey", {})], {})
-            a.store.save_turn(conv, [("handoff_end", {"how": how})] + events)
+            lang = state.get("language", "zh")
+            status = HandoffStatus(notice.kind.bot_status if not notice.assigned else "assigned")
+            state["handoff_status"] = status.value
+            slots = state.setdefault("slots", {})
+            slots["handoff_status"] = None if status is HandoffStatus.BOT else status.value
+            slots["queue_position"] = notice.queue_position
+            args: dict[str, Any] = {"agent": notice.agent or "", "ahead": notice.queue_position,
+                                    "custom": notice.custom()}
+            lang_titles = SKILL_TITLES.get(lang, {})
+            skill = lang_titles.get(notice.to_skill or "", notice.to_skill or "")
+            leave = [{"title": "留言" if lang == "zh" else "Leave a message", "payload": "/leave_message"},
+                     {"title": "预约回电" if lang == "zh" else "Request a callback", "payload": "/request_callback"}]
+            name = {NoticeKind.ASSIGNED: "utter_agent_joined", NoticeKind.REQUEUED: "utter_agent_left",
+                    NoticeKind.RETURNED: "utter_returned_to_bot", NoticeKind.CLOSED: "utter_handoff_closed",
+                    NoticeKind.NO_AGENTS: "utter_handoff_no_agents", NoticeKind.QUEUED: "utter_queue_update"}.get(
+                notice.kind, "utter_transferred_agent")
+            if notice.kind is NoticeKind.TRANSFERRED and not notice.assigned:
+                name = "utter_transferred_skill"
+                args["skill"] = skill
+            if notice.kind is NoticeKind.REQUEUED and not notice.agent:
+                args["agent"] = ""
+            if notice.kind is NoticeKind.NO_AGENTS:
+                args["buttons"] = leave
+            events: list[tuple[str, dict[str, Any]]] = [("handoff_status", {**notice.custom()})]
+            if notice.kind is NoticeKind.ASSIGNED:
+                state["had_agent"] = True
+                events.insert(0, ("handoff_assigned", {"agent": notice.agent}))
+            msg = a._render(name, state, args)
+            messages = [msg]
+            if status is HandoffStatus.BOT:
+                events.insert(0, ("handoff_end", {"how": notice.kind.value}))
+                state["failures"] = 0
+                state["clarifications"] = 0
+                state["misses"] = 0
+                state["survey_done"] = False
+                state["emergency"] = None
+                state["pending"] = {"type": "survey"}
+                more, evs = await a.run_steps(conv, [Step(StepKind.ACTION, "action_survey", {})], {})
+                messages += more
+                events += [e for e in evs if e[0] != "bot"]
+            state["last_bot_text"] = None  # a status notice is news, never a repeat
+            messages, events = a.finish_messages(state, messages, events)
+            a.store.save_turn(conv, events)
         for m in messages:
             m["recipient_id"] = sender_id
         await a.notify(sender_id, messages)
@@ -75,4 +108,4 @@ class AssistantBotLink:
 
     def intents(self) -> list[str]:
         """The intent names the bot knows."""
-        return sorted(self.assistant.payload_intents - {"survey", "leave_message"})
+        return sorted(self.assistant.payload_intents - {"survey", "leave_message", "request_callback", "freeze_card"})

@@ -25,15 +25,26 @@ class Responses:
         self.responses: dict[str, list[dict[str, Any]]] = self.domain.get("responses", {})
         self._rng = random.Random(0)
 
-    def render(self, name: str, slots: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
-        """The message for response ``name`` (``None`` if unknown)."""
+    def render(self, name: str, slots: dict[str, Any], avoid: str | None = None,
+               **kwargs: Any) -> dict[str, Any] | None:
+        """The message for response ``name`` (``None`` if unknown).
+
+        With ``avoid`` (the bot's previous text), another matching variation is preferred so the
+        bot never sends the same text twice in a row when the domain offers an alternative.
+        """
         variants = self.responses.get(name)
         if not variants:
             return None
         matching = [v for v in variants if all(slots.get(c["name"]) == c["value"] for c in v.get("condition", []))]
-        choice = dict((matching or [v for v in variants if not v.get("condition")] or variants)[0])
-        choice.pop("condition", None)
         values = _SafeDict({**{k: v for k, v in slots.items() if v is not None}, **kwargs})
-        if "text" in choice:
-            choice["text"] = str(choice["text"]).format_map(values)
-        return choice
+        rendered = []
+        for v in (matching or [v for v in variants if not v.get("condition")] or variants):
+            choice = dict(v)
+            choice.pop("condition", None)
+            if "text" in choice:
+                choice["text"] = str(choice["text"]).format_map(values)
+            rendered.append(choice)
+        for choice in rendered:
+            if avoid is None or choice.get("text") != avoid:
+                return choice
+        return rendered[0]

@@ -111,4 +111,4 @@ class TrackerStore:
             q = q.where(events.c.type.in_(list(types)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [{"id": r.id, "ts": r.ts, "type": r.type, **json.loads(r.data)} for r in rows]
+        return [{**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type} for r in rows]

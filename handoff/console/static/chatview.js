@@ -149,7 +149,7 @@ export function customLine(custom) {
       return (str(custom.title) || S.guideTitles[str(custom.guide_id)] || str(custom.guide_id)) +
         (custom.n !== undefined ? "（第 " + str(custom.n) + (custom.of !== undefined ? "/" + str(custom.of) : "") + " 步）" : "");
     case "survey": return "〔满意度评价卡片〕";
-    case "handoff": return "〔转人工，排队中〕";
+    case "handoff": return "〔" + label("handoff_notices", str(custom.status || "queued")) + "〕";
     case "queue": return null;
     case "care_mode": return "〔已切换关怀模式〕";
     case "otp": return "〔请客户输入验证码〕";
