@@ -172,12 +172,15 @@ QUERY: dict[str, dict[str, Any]] = {
     "q": {"type": "string", "maxLength": 200},
     "since": {"type": "string", "maxLength": 32},
     "until": {"type": "string", "maxLength": 32},
+    "from": {"type": "string", "format": "date", "description": "first day YYYY-MM-DD (included)"},
+    "to": {"type": "string", "format": "date", "description": "last day YYYY-MM-DD (included)"},
+    "lang": {"type": "string", "enum": ["zh", "en"]},
     "format": {"type": "string", "enum": ["json", "html"]},
     "status": {"type": "string", "enum": ["open", "done", "all"]},
     "sender": {"type": "string", "pattern": SENDER_PATTERN},
 }
 _QUERY_OF = {"/conversations/<sender>/messages": ["after", "token"], "/agent/phrases": ["q"],
-             "/supervisor/report": ["since", "until", "format"], "/agent/tickets": ["status"],
+             "/supervisor/report": ["from", "to", "lang", "since", "until", "format"], "/agent/tickets": ["status"],
              "/agent/messages/<event_id:int>/label": ["sender"], "/agent/guides/search": ["q"]}
 _PARAM = re.compile(r"<([A-Za-z_]+)(?::([a-z]+))?>")
 _SKIP = ("/static", "/guides/img", "/console/static", "/docs", "/openapi.json")
