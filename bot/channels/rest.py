@@ -123,7 +123,8 @@ class RestInput(InputChannel):
             for e in store.events(sender, types=types, after_id=after):
                 msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
                 out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
-                            **({"agent": e["agent"]} if e.get("agent") else {})})
+                            **({"agent": e["agent"]} if e.get("agent") else {}),
+                            **({"message_id": e["message_id"]} if e.get("message_id") else {})})
             return json_response(out, dumps=dumps)
 
         return bp

@@ -148,4 +148,5 @@ class TrackerStore:
             q = q.where(events.c.type.in_(list(types)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [{**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type} for r in rows]
+        return [{**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type,
+                 **({"message_id": r.message_id} if r.message_id else {})} for r in rows]
