@@ -146,6 +146,15 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         assistant.locks = cluster.lock
         app.before_server_start(lambda _app: cluster.start())
         app.after_server_stop(lambda _app: cluster.stop())
+
+    async def _answer_unanswered(_app: Sanic) -> None:
+        # before the server listens (so before /health answers): messages stored just before a crash get
+        # their reply, stored for the customer's reconnect (the widget's history shows it)
+        n = await assistant.answer_unanswered(settings.recover_window_seconds)
+        if n:
+            log.info("answered %d customer message(s) left without a reply before the restart", n)
+
+    app.before_server_start(_answer_unanswered)
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
     app.ctx.sockets, app.ctx.push, app.ctx.metrics, app.ctx.cluster = hub.sockets, hub.push, metrics, cluster

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from sqlalchemy import update
+
+from bot.dialogue.store import TrackerStore
+from bot.dialogue.store import events as events_table
 
 from .conftest import CONVERSATION_TOKENS, EVENT_TIMEOUT, BotServer, post_message
 
@@ -90,3 +95,43 @@ def test_resent_message_id_is_not_duplicated_across_a_kill(srv: BotServer) -> No
     other = sid()
     assert "x-duplicate-message" not in post_message(srv.base, other, "你好", message_id="m-1").headers
     assert user_texts(srv, other) == ["你好"]
+
+
+def crash_after_storing(srv: BotServer, sender: str, age_s: float = 0.0) -> int:
+    """The state a crash between storing a message and replying leaves: the customer's message repeated, stored
+    as the server stores it (real tracker store, same parse data), with no reply after it. The server is down."""
+    store = TrackerStore(f"sqlite:///{srv.data_dir / 'bankbot.db'}")
+    try:
+        prev = store.events(sender, types=["user"])[-1]
+        (event_id,) = store.save_turn(store.load(sender), [("user", {
+            "text": prev["text"], "parse_data": prev["parse_data"], "channel": "rest", "metadata": {}})])
+        if age_s:
+            with store.engine.begin() as conn:
+                conn.execute(update(events_table).where(events_table.c.id == event_id).values(ts=time.time() - age_s))
+        return int(event_id)
+    finally:
+        store.engine.dispose()
+
+
+def test_stored_unanswered_message_is_answered_after_restart(srv: BotServer) -> None:
+    fresh, old, queued = sid(), sid(), sid()
+    for sender in (fresh, old):
+        assert post_message(srv.base, sender, "怎么查余额").status_code == 200
+    assert post_message(srv.base, queued, "转人工").status_code == 200  # no agent online: queued, told so
+    handoffs = httpx.get(srv.base + "/handoffs", headers={"authorization": f"Bearer {srv.token}"}).json()["handoffs"]
+    assert [h["status"] for h in handoffs if h["sender_id"] == queued] == ["queued"]
+    srv.kill()
+    unanswered = crash_after_storing(srv, fresh)
+    ancient = crash_after_storing(srv, old, age_s=10_000)  # older than the recovery window (900 s default)
+    waiting = crash_after_storing(srv, queued)
+    srv.start()  # /health answers only after the recovery ran
+    after = [e for e in events(srv, fresh) if e["id"] > unanswered]
+    assert after and after[-1]["type"] == "bot", after
+    assert [e for e in events(srv, fresh) if e["type"] == "user"][-1]["id"] == unanswered  # nothing re-stored
+    # the reply reaches the customer: the widget's history (polling) has it
+    r = httpx.get(f"{srv.base}/conversations/{fresh}/messages?after={unanswered}",
+                  headers={"X-Conversation-Token": CONVERSATION_TOKENS[fresh]})
+    assert r.status_code == 200 and r.json() and r.json()[0]["from"] == "bot", r.text
+    # an ancient message is not replayed; a queued chat is the agents' (no bot turn for it)
+    assert [e["type"] for e in events(srv, old) if e["id"] > ancient and e["type"] in ("bot", "agent")] == []
+    assert [e["type"] for e in events(srv, queued) if e["id"] > waiting and e["type"] in ("bot", "agent")] == []

@@ -277,6 +277,20 @@ class Assistant:
         await self.notify(sender_id, messages)
         return len(messages)
 
+    async def answer_unanswered(self, window_seconds: float) -> int:
+        """After a restart: answer every conversation with the bot whose newest message, stored within the last
+        ``window_seconds``, is the customer's and has no reply; returns how many were answered."""
+        if window_seconds <= 0:
+            return 0
+        answered = 0
+        for sender_id in self.store.unanswered(time.time() - window_seconds):
+            try:
+                if await self.answer_stored(sender_id):
+                    answered += 1
+            except Exception:  # noqa: BLE001 - one conversation must not keep the others unanswered
+                log.exception("answering the stored message of %s after the restart failed", sender_id)
+        return answered
+
     async def _answer(self, conv: Conversation, user_id: int, parse: dict[str, Any], text: str,
                       stored_text: str) -> list[dict[str, Any]]:
         """Decide and run the turn of the stored user message ``user_id``; stores and returns the replies."""
