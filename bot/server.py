@@ -155,6 +155,16 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
             log.info("answered %d customer message(s) left without a reply before the restart", n)
 
     app.before_server_start(_answer_unanswered)
+
+    def _recover_presence(_app: Sanic) -> None:
+        # agents still "online" in the database from before the restart: the grace period to reconnect,
+        # then offline with their chats re-queued at the front (with Redis the presence keeps its deadlines)
+        agents = handoff.recover_presence()
+        if agents:
+            log.info("%d agent(s) online before the restart: %.0f s to reconnect", len(agents),
+                     handoff.config.disconnect_grace_seconds)
+
+    app.before_server_start(_recover_presence)
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
     app.ctx.sockets, app.ctx.push, app.ctx.metrics, app.ctx.cluster = hub.sockets, hub.push, metrics, cluster

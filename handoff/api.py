@@ -738,6 +738,7 @@ def create_blueprint(service: HandoffService, guides: Callable[[], dict[str, Any
                     frame = {}
                 if not isinstance(frame, dict):
                     continue
+                service.heartbeat(agent["id"])
                 if frame.get("type") == "ping":
                     await ws.send(_dumps({"type": "pong"}))
                 elif frame.get("type") == "typing" and typing_relay is not None:

@@ -23,6 +23,8 @@ from .urgency import chat_urgency, customer_names
 DATA = Path(__file__).resolve().parents[1] / "data" / "handoff"
 DISPOSITIONS = ("resolved", "follow_up", "no_response", "transferred_offline", "other")
 AgentListener = Callable[[int, dict[str, Any]], Awaitable[None]]
+#: an agent's heartbeat (``ho_agents.last_seen``) is written at most this often per agent
+HEARTBEAT_WRITE_S = 5.0
 
 
 class HandoffError(ValueError):
@@ -77,6 +79,8 @@ class HandoffService:
         self.watchers: dict[int, set[int]] = {}
         self._lock = asyncio.Lock()
         self._pending_requeue: dict[int, asyncio.TimerHandle] = {}
+        #: agent id -> when their heartbeat was last written (writes are throttled to HEARTBEAT_WRITE_S)
+        self._beats: dict[int, float] = {}
         #: cross-instance presence (Redis); None: consoles and grace timers are tracked in this process
         self.presence: Presence | None = None
         if (DATA / "phrases.yml").is_file():
@@ -302,8 +306,29 @@ class HandoffService:
         row = self.store.agent(agent["id"])
         return agent_dict(row) if row is not None else agent
 
+    def heartbeat(self, agent_id: int, force: bool = False) -> None:
+        """A console of the agent is alive (connect, any frame): ``last_seen`` in the database (throttled)."""
+        now = time.time()
+        if force or now - self._beats.get(agent_id, 0.0) >= HEARTBEAT_WRITE_S:
+            self._beats[agent_id] = now
+            self.store.heartbeat(agent_id, now)
+
+    def recover_presence(self) -> list[int]:
+        """After a restart (one process, no Redis): agents the database still has online get the grace period
+        to reconnect; whoever doesn't is set offline and their chats go back to the front of the queue.
+
+        Returns the agents given the grace period. With Redis the presence keeps its own deadlines.
+        """
+        if self.presence is not None:
+            return []
+        waiting = [r.id for r in self.store.all_agents() if r.status == "online"]
+        for agent_id in waiting:
+            self._start_grace(agent_id)
+        return waiting
+
     def connected(self, agent_id: int) -> None:
         """A console of the agent connected: cancel a pending disconnect requeue."""
+        self.heartbeat(agent_id, force=True)
         if self.presence is not None:
             self.presence.connected(agent_id)
             return
@@ -313,13 +338,20 @@ class HandoffService:
 
     def disconnected(self, agent_id: int, still_connected: bool) -> None:
         """The agent's last console closed: after a grace period, re-queue their chats."""
+        self.heartbeat(agent_id, force=True)
         if self.presence is not None:
             self.presence.disconnected(agent_id, still_connected)
             return
         if still_connected:
             return
+        self._start_grace(agent_id)
+
+    def _start_grace(self, agent_id: int) -> None:
+        """After the grace period, an agent still online with no console here goes offline; chats re-queued."""
         loop = asyncio.get_running_loop()
-        self.connected(agent_id)
+        handle = self._pending_requeue.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
 
         def fire() -> None:
             self._pending_requeue.pop(agent_id, None)

@@ -170,7 +170,8 @@ def _token_hash(token: str) -> str:
 def agent_dict(row: Row) -> dict[str, Any]:
     """Public view of an agent row (no password hash)."""
     return {"id": row.id, "username": row.username, "name": row.name, "role": row.role,
-            "skills": json.loads(row.skills), "capacity": row.capacity, "status": row.status}
+            "skills": json.loads(row.skills), "capacity": row.capacity, "status": row.status,
+            "last_seen": row.last_seen}
 
 
 def session_dict(row: Row) -> dict[str, Any]:
@@ -225,6 +226,10 @@ class HandoffStore:
         """Update agent columns."""
         with self.engine.begin() as conn:
             conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+
+    def heartbeat(self, agent_id: int, now: float | None = None) -> None:
+        """Record that a console of the agent is alive (``last_seen``)."""
+        self.set_agent(agent_id, last_seen=time.time() if now is None else now)
 
     def login(self, username: str, password: str) -> tuple[str, Row] | None:
         """A new token for valid credentials."""

@@ -17,10 +17,12 @@ import pytest
 import websockets
 from sqlalchemy import update
 
+from bot.db import make_engine
 from bot.dialogue.store import TrackerStore
 from bot.dialogue.store import events as events_table
+from handoff.store import HandoffStore
 
-from .conftest import CONVERSATION_TOKENS, EVENT_TIMEOUT, BotServer, post_message
+from .conftest import CONVERSATION_TOKENS, EVENT_TIMEOUT, BotServer, post_message, wait_until
 
 
 @pytest.fixture()
@@ -135,3 +137,82 @@ def test_stored_unanswered_message_is_answered_after_restart(srv: BotServer) -> 
     # an ancient message is not replayed; a queued chat is the agents' (no bot turn for it)
     assert [e["type"] for e in events(srv, old) if e["id"] > ancient and e["type"] in ("bot", "agent")] == []
     assert [e["type"] for e in events(srv, queued) if e["id"] > waiting and e["type"] in ("bot", "agent")] == []
+
+
+def new_agent(hstore: HandoffStore) -> tuple[int, dict[str, str]]:
+    """An agent with room for one chat; returns its id and (after login) its auth header."""
+    name = "ra" + uuid.uuid4().hex[:8]
+    agent_id = hstore.add_agent(name, name, "agent", "pw-" + name, ["general"], 1)
+    return agent_id, {"username": name, "password": "pw-" + name}
+
+
+def login(base: str, creds: dict[str, str]) -> dict[str, str]:
+    r = httpx.post(base + "/agent/login", json=creds)
+    assert r.status_code == 200, r.text
+    auth = {"authorization": f"Bearer {r.json()['token']}"}
+    assert httpx.post(base + "/agent/status", json={"status": "online"}, headers=auth).status_code == 200
+    return auth
+
+
+def test_absent_agent_requeued_at_front_returning_agent_keeps_chats(
+        trained_model: Path, model_env: dict[str, str], tmp_path: Path) -> None:
+    # the grace period each agent gets after the restart to reconnect (short, but room for a reconnect)
+    srv = BotServer(trained_model, {**model_env, "BANKBOT_HANDOFF_GRACE": "10"}, tmp_path, demo=False).start()
+    engine = make_engine(f"sqlite:///{tmp_path / 'bankbot.db'}")
+    hstore = HandoffStore(engine)
+    try:
+        gone_id, gone = new_agent(hstore)
+        back_id, back = new_agent(hstore)
+
+        def session_of(sender: str) -> Any:
+            return hstore.open_session_for(sender)
+
+        async def scenario() -> None:
+            gone_auth = await asyncio.to_thread(login, srv.base, gone)
+            consoles = [await websockets.connect(f"{srv.ws_base}/agent/ws", additional_headers=gone_auth)]
+            c_gone = sid()
+            await asyncio.to_thread(post_message, srv.base, c_gone, "转人工")
+            await asyncio.to_thread(wait_until, lambda: session_of(c_gone) is not None and
+                                    session_of(c_gone).agent_id == gone_id, what="the absent agent's chat")
+            back_auth = await asyncio.to_thread(login, srv.base, back)
+            consoles.append(await websockets.connect(f"{srv.ws_base}/agent/ws", additional_headers=back_auth))
+            c_back = sid()
+            await asyncio.to_thread(post_message, srv.base, c_back, "转人工")
+            await asyncio.to_thread(wait_until, lambda: session_of(c_back) is not None and
+                                    session_of(c_back).agent_id == back_id, what="the returning agent's chat")
+            c_waiting = sid()  # both agents are full: this one waits in the queue
+            await asyncio.to_thread(post_message, srv.base, c_waiting, "转人工")
+            assert session_of(c_waiting).status == "queued"
+            seen_before = hstore.agent(back_id).last_seen
+            assert seen_before is not None and hstore.agent(gone_id).last_seen is not None  # heartbeats stored
+
+            await asyncio.to_thread(srv.kill)  # SIGKILL: every console is cut, nothing is flushed
+            for ws in consoles:
+                await ws.close()
+            await asyncio.to_thread(srv.start)
+            # one agent comes back within the grace period; the other never does
+            async with websockets.connect(f"{srv.ws_base}/agent/ws", additional_headers=back_auth):
+                await asyncio.to_thread(wait_until, lambda: hstore.agent(gone_id).status == "offline" and
+                                        session_of(c_gone).status == "queued",
+                                        what="the absent agent offline and their chat re-queued")
+                assert hstore.agent(back_id).status == "online" and hstore.agent(back_id).last_seen > seen_before
+                assert session_of(c_back).status == "assigned" and session_of(c_back).agent_id == back_id
+                queue = httpx.get(srv.base + "/agent/queue", headers=back_auth).json()
+                # the re-queued chat goes to the front, ahead of the one that waited longer
+                assert [q["sender_id"] for q in queue] == [c_gone, c_waiting], queue
+                assert queue[0]["requeued"] is True
+                assert [c["sender_id"] for c in httpx.get(srv.base + "/agent/chats", headers=back_auth).json()] \
+                    == [c_back]
+
+            # the customer is told honestly that their agent left and they wait again
+            notices = [e["custom"]["status"] for e in events(srv, c_gone)
+                       if e["type"] == "bot" and (e.get("custom") or {}).get("type") == "handoff"]
+            assert notices[-1] == "requeued", notices
+            kept = [e["custom"]["status"] for e in events(srv, c_back)
+                    if e["type"] == "bot" and (e.get("custom") or {}).get("type") == "handoff"]
+            assert "requeued" not in kept, kept
+
+        asyncio.run(scenario())
+    finally:
+        srv.stop()
+        engine.dispose()
