@@ -75,6 +75,10 @@ class Settings:
     client_burst: int = 200
     #: Shared secret of the bank app's customer identity tokens (docs/channels.md); empty: identity off.
     identity_secret: str = ""
+    #: On start (before the server listens), answer customer messages that were stored but never answered
+    #: (a crash between storing and replying) if they are newer than this many seconds; 0: off. Older ones
+    #: are left alone, so an old database never replays ancient turns.
+    recover_window_seconds: float = 900.0
     #: Random seed for training.
     seed: int = 42
     #: Extra fields kept for forward compatibility.

@@ -54,6 +54,8 @@ class WebhookRequest(_Model):
     metadata: dict[str, Any] | None = None
     identity: str | None = Field(default=None, max_length=200, description="signed customer identity")
     token: str | None = Field(default=None, max_length=64, description="the conversation token")
+    message_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_\-]{1,64}$",
+                                   description="the client's id of the message: a retry with it is not run again")
 
 
 class StartConversation(_Model):

@@ -123,7 +123,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         if isinstance(msg.sender_id, str):
             per_sender.hit(msg.sender_id[:64], "messages in this conversation")
         turn = await assistant.handle(msg.sender_id, msg.text, msg.input_channel, msg.metadata, msg.on_stored,
-                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required)
+                                      customer_id=msg.customer_id, visitors_limited=auth.identity_required,
+                                      message_id=msg.message_id)
+        if turn.duplicate:
+            log.info("%s retry of stored event %d: not run again", msg.input_channel, turn.user_event_id)
+            return turn
         log.info("%s turn: event %d, %d replies", msg.input_channel, turn.user_event_id, len(turn.messages))
         return turn
 
@@ -142,6 +146,15 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         assistant.locks = cluster.lock
         app.before_server_start(lambda _app: cluster.start())
         app.after_server_stop(lambda _app: cluster.stop())
+
+    async def _answer_unanswered(_app: Sanic) -> None:
+        # before the server listens (so before /health answers): messages stored just before a crash get
+        # their reply, stored for the customer's reconnect (the widget's history shows it)
+        n = await assistant.answer_unanswered(settings.recover_window_seconds)
+        if n:
+            log.info("answered %d customer message(s) left without a reply before the restart", n)
+
+    app.before_server_start(_answer_unanswered)
     app.ctx.settings, app.ctx.nlu, app.ctx.executor, app.ctx.token = settings, nlu, executor, auth.token
     app.ctx.store, app.ctx.assistant, app.ctx.handoff, app.ctx.hub = store, assistant, handoff, hub
     app.ctx.sockets, app.ctx.push, app.ctx.metrics, app.ctx.cluster = hub.sockets, hub.push, metrics, cluster

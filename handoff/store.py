@@ -43,6 +43,8 @@ agents = Table(
     Column("status", String(16), nullable=False, default="offline"),
     Column("password_hash", String(200), nullable=False),
     Column("last_assigned_at", Float, nullable=False, default=0.0),
+    #: the agent's last console heartbeat (connect, frames, the periodic beat); None: never connected
+    Column("last_seen", Float, nullable=True),
 )
 
 tokens = Table(

@@ -36,6 +36,8 @@ class UserMessage:
     on_stored: Callable[[int], Awaitable[None]] | None = None
     #: the customer the bank app vouched for (verified identity token); None for a visitor
     customer_id: str | None = None
+    #: the client's id of this message: a retry with the same id is acknowledged, not stored or run again
+    message_id: Any = None
 
 
 #: what a channel hands every customer message to; returns the turn (the bot's reply)

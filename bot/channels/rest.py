@@ -1,6 +1,9 @@
 """Rasa's REST channel: ``POST /webhooks/rest/webhook``, plus polling for pushed messages.
 
-The webhook answers with the bot's reply to that message. A REST client reads agent replies and other
+The webhook answers with the bot's reply to that message. An optional ``message_id`` (1-64 letters, digits,
+``_``, ``-``) makes retries idempotent: a message whose id is already stored for the sender is not stored or
+answered again; the answer is the replies stored after it, with the header ``X-Duplicate-Message: 1``.
+Every answer names the stored message's event id in ``X-Event-Id``. A REST client reads agent replies and other
 pushed messages by polling ``GET /conversations/<sender>/messages?after=<event id>`` with the conversation
 token it got in the ``X-Conversation-Token`` header of its first reply (docs/channels.md).
 """
@@ -11,7 +14,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
-from ..dialogue.assistant import InputError, validate_sender
+from ..dialogue.assistant import InputError, validate_message_id, validate_sender
 from ..dialogue.store import TrackerStore
 from ..inputs import BadInput, parse_id
 from .auth import CUSTOMER_PREFIX, AuthError, Caller, ConversationAuth
@@ -48,18 +51,22 @@ class RestInput(InputChannel):
             sender = payload["sender"]
             try:
                 validate_sender(sender)
+                message_id = validate_message_id(payload.get("message_id"))
                 caller = auth.admit(sender, request.headers.get("x-conversation-token") or payload.get("token"),
                                     request.headers.get("x-customer-identity") or payload.get("identity"),
                                     store.load(sender).is_new, issue=False)
                 turn = await on_message(UserMessage(sender, payload["message"], "rest", payload.get("metadata"),
-                                                    customer_id=caller.customer_id))
+                                                    customer_id=caller.customer_id, message_id=message_id))
                 if caller.fresh:  # the first message was accepted: now the conversation has its token
                     caller.new_token = auth.issue(sender, caller.customer_id)
             except InputError as exc:
                 return error(400, str(exc))
             except AuthError as exc:
                 return error(exc.status, str(exc), "Unauthorized" if exc.status == 401 else "Forbidden")
-            headers = {"X-Conversation-Token": caller.new_token} if caller.new_token else None
+            headers = {"X-Conversation-Token": caller.new_token} if caller.new_token else {}
+            headers["X-Event-Id"] = str(turn.user_event_id)
+            if turn.duplicate:  # a retry of a stored message: the replies stored after it, nothing run again
+                headers["X-Duplicate-Message"] = "1"
             return json_response(turn.messages, dumps=dumps, headers=headers)
 
         @bp.post("/conversations")
@@ -116,7 +123,8 @@ class RestInput(InputChannel):
             for e in store.events(sender, types=types, after_id=after):
                 msg = {k: e[k] for k in ("text", "image", "buttons", "custom") if e.get(k)}
                 out.append({"recipient_id": sender, "event_id": e["id"], "from": e["type"], **msg,
-                            **({"agent": e["agent"]} if e.get("agent") else {})})
+                            **({"agent": e["agent"]} if e.get("agent") else {}),
+                            **({"message_id": e["message_id"]} if e.get("message_id") else {})})
             return json_response(out, dumps=dumps)
 
         return bp

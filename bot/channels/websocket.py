@@ -1,6 +1,8 @@
 """The websocket channel ``/webhooks/websocket?sender=…``: messages in, replies and pushes out.
 
-Frames from the client: ``{"type": "message", "text": …}``, ``{"type": "survey", "score": …}``,
+Frames from the client: ``{"type": "message", "text": …, "message_id": …}`` (``message_id`` optional: a
+resend with an id already stored is acknowledged with the original event id and not run again),
+``{"type": "survey", "score": …}``,
 ``{"type": "typing"}`` (the customer is typing: relayed, throttled, to the agent holding the chat),
 ``{"type": "ping"}``. The server sends a ``session`` frame (with the conversation token) on connect, an
 ``ack`` with the event id once a message is stored, and every push through the :class:`SocketHub`.
@@ -15,7 +17,7 @@ from typing import Any
 
 from sanic import Blueprint, Request, Websocket
 
-from ..dialogue.assistant import InputError, validate_sender
+from ..dialogue.assistant import InputError, validate_message_id, validate_sender
 from ..dialogue.store import TrackerStore
 from ..inputs import BadInput, parse_json_body
 from ..ratelimit import RateLimited
@@ -123,11 +125,14 @@ class WebsocketInput(InputChannel):
         kind = frame.get("type")
         try:
             if kind == "message":
-                async def ack(event_id: int) -> None:
-                    await _send(ws, {"type": "ack", "event_id": event_id})
+                message_id = validate_message_id(frame.get("message_id"))
+
+                async def ack(event_id: int) -> None:  # a retry of a stored message gets the original id
+                    await _send(ws, {"type": "ack", "event_id": event_id,
+                                     **({"message_id": message_id} if message_id else {})})
 
                 await on_message(UserMessage(sender, frame.get("text"), "websocket", frame.get("metadata"),
-                                             on_stored=ack, customer_id=customer_id))
+                                             on_stored=ack, customer_id=customer_id, message_id=message_id))
             elif kind == "survey":
                 await self.on_survey(sender, frame.get("score"), frame.get("reason"), frame.get("comment"))
             elif kind == "ping":

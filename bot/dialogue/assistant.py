@@ -36,6 +36,8 @@ CUSTOMER_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 CARD_KIND = {"zh": {"debit": "借记卡", "credit": "信用卡"}, "en": {"debit": "debit card", "credit": "credit card"}}
 
 SENDER_RE = re.compile(r"[A-Za-z0-9_.@:\-]{1,64}")
+#: a client's id of its message (idempotent retries): a short token
+MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 PAYLOAD_RE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*)(\{.*)?$", re.DOTALL)
 MAX_METADATA_BYTES = 8192
 
@@ -99,6 +101,8 @@ class Turn:
     parse: dict[str, Any] = field(default_factory=dict)
     #: this message started the conversation
     new_conversation: bool = False
+    #: a retry of a message already stored (same client message id): nothing new was stored or run
+    duplicate: bool = False
 
 
 def validate_sender(sender: Any) -> str:
@@ -106,6 +110,15 @@ def validate_sender(sender: Any) -> str:
     if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
         raise InputError("'sender' must be 1-64 characters of letters, digits, '_', '-', '.', '@' or ':'")
     return sender
+
+
+def validate_message_id(message_id: Any) -> str | None:
+    """A client message id is ``None`` or 1–64 characters of letters, digits, ``_`` and ``-``."""
+    if message_id is None:
+        return None
+    if not isinstance(message_id, str) or not MESSAGE_ID_RE.fullmatch(message_id):
+        raise InputError("'message_id' must be 1-64 characters of letters, digits, '_' or '-'")
+    return message_id
 
 
 def payload_parse(text: str, known: set[str]) -> dict[str, Any] | None:
@@ -167,19 +180,29 @@ class Assistant:
     async def handle(self, sender_id: str, text: Any, channel: str = "rest",
                      metadata: dict[str, Any] | None = None,
                      on_stored: Callable[[int], Awaitable[None]] | None = None,
-                     customer_id: str | None = None, visitors_limited: bool = False) -> Turn:
+                     customer_id: str | None = None, visitors_limited: bool = False,
+                     message_id: str | None = None) -> Turn:
         """Process one user message; raises :class:`InputError` for unusable input.
 
         ``on_stored`` is awaited with the event id as soon as the user's message is persisted
-        (channels use it to acknowledge the message before the reply comes).
+        (channels use it to acknowledge the message before the reply comes). ``message_id`` is the
+        client's id of the message: a retry with an id already stored for this sender stores nothing and
+        runs no turn; it is acknowledged with the original event id and returns the replies stored after it.
         """
         validate_sender(sender_id)
+        validate_message_id(message_id)
         if not isinstance(text, str):
             raise InputError("'message' must be a string")
         if metadata is not None and (not isinstance(metadata, dict)
                                      or len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_BYTES):
             raise InputError(f"'metadata' must be a JSON object of at most {MAX_METADATA_BYTES} bytes")
         async with self.lock(sender_id):
+            if message_id is not None and (known := self.store.find_message(sender_id, message_id)) is not None:
+                if on_stored is not None:
+                    await on_stored(known)
+                replies = [{k: e[k] for k in ("text", "image", "buttons", "custom", "agent") if e.get(k)}
+                           | {"recipient_id": sender_id} for e in self.store.replies_after(sender_id, known)]
+                return Turn(replies, known, {}, False, duplicate=True)
             parse = payload_parse(text, self.payload_intents)
             if parse is None:
                 try:
@@ -221,38 +244,83 @@ class Assistant:
             user_event = {"text": stored_text, "parse_data": parse, "channel": channel,
                           "metadata": mask_deep(metadata or {})}
             # the user's message is stored before anything else happens
-            (user_id,) = self.store.save_turn(conv, [("user", user_event)])
+            (user_id,) = self.store.save_turn(conv, [("user", user_event)], message_id=message_id)
             if on_stored is not None:
                 await on_stored(user_id)
-            status = HandoffStatus(state.get("handoff_status") or "bot")
-            try:
-                if status.with_human_side:
-                    # a person is coming or here: every message goes to the agent's view
-                    await self.gateway.on_customer_message(sender_id, user_id, stored_text, parse)
-                    messages, events = await self._while_human(conv, status, parse, text)
-                elif parse["intent"]["name"] == "survey" and parse.get("from_button"):
-                    data = parse.get("payload_data", {})
-                    messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
-                else:
-                    steps = self.policy.decide(state, parse, text)
-                    messages, events = await self._run_steps(conv, steps, parse)
-                    if state.get("last_care_signals"):
-                        events.insert(0, ("care", {"signals": state["last_care_signals"],
-                                                   "care_mode": bool(state.get("care_mode")),
-                                                   "scores": parse.get("care", {})}))
-            except InputError:
-                raise
-            except Exception:  # noqa: BLE001 - internal error repair: the customer is never left without an answer
-                log.exception("turn failed for %s", sender_id)
-                state["pending"] = None
-                msg = self._render("utter_internal_error", state, {"buttons": [self._human_button(state)]})
-                messages, events = [msg], [("error", {"where": "turn"}), ("bot", msg)]
-            messages, events = self.finish_messages(state, messages, events)
-            self.store.save_turn(conv, events)
+            messages = await self._answer(conv, user_id, parse, text, stored_text)
         for m in messages:
             m["recipient_id"] = sender_id
         await self.notify(sender_id, messages)
         return Turn(messages, user_id, parse, new_conversation)
+
+    async def answer_stored(self, sender_id: str) -> int:
+        """Run the turn of a stored customer message that has no reply yet (after a crash); the reply count.
+
+        Nothing happens unless the conversation is with the bot and its newest message is the customer's.
+        The reply is stored (the widget shows it when the customer reconnects) and pushed to open sockets.
+        """
+        async with self.lock(sender_id):
+            conv = self.store.load(sender_id)
+            if conv.is_new or HandoffStatus(conv.state.get("handoff_status") or "bot").with_human_side:
+                return 0
+            last = self.store.events(sender_id, types=["user", "bot", "agent"])[-1:]
+            if not last or last[0]["type"] != "user":
+                return 0
+            event = last[0]
+            parse = event.get("parse_data") or {}
+            if not isinstance(parse.get("intent"), dict):
+                return 0
+            text = str(event.get("text") or "")
+            messages = await self._answer(conv, int(event["id"]), parse, text, text)
+        for m in messages:
+            m["recipient_id"] = sender_id
+        await self.notify(sender_id, messages)
+        return len(messages)
+
+    async def answer_unanswered(self, window_seconds: float) -> int:
+        """After a restart: answer every conversation with the bot whose newest message, stored within the last
+        ``window_seconds``, is the customer's and has no reply; returns how many were answered."""
+        if window_seconds <= 0:
+            return 0
+        answered = 0
+        for sender_id in self.store.unanswered(time.time() - window_seconds):
+            try:
+                if await self.answer_stored(sender_id):
+                    answered += 1
+            except Exception:  # noqa: BLE001 - one conversation must not keep the others unanswered
+                log.exception("answering the stored message of %s after the restart failed", sender_id)
+        return answered
+
+    async def _answer(self, conv: Conversation, user_id: int, parse: dict[str, Any], text: str,
+                      stored_text: str) -> list[dict[str, Any]]:
+        """Decide and run the turn of the stored user message ``user_id``; stores and returns the replies."""
+        sender_id, state = conv.sender_id, conv.state
+        status = HandoffStatus(state.get("handoff_status") or "bot")
+        try:
+            if status.with_human_side:
+                # a person is coming or here: every message goes to the agent's view
+                await self.gateway.on_customer_message(sender_id, user_id, stored_text, parse)
+                messages, events = await self._while_human(conv, status, parse, text)
+            elif parse["intent"]["name"] == "survey" and parse.get("from_button"):
+                data = parse.get("payload_data", {})
+                messages, events = self._survey(conv, data.get("score"), data.get("reason"), data.get("comment"))
+            else:
+                steps = self.policy.decide(state, parse, text)
+                messages, events = await self._run_steps(conv, steps, parse)
+                if state.get("last_care_signals"):
+                    events.insert(0, ("care", {"signals": state["last_care_signals"],
+                                               "care_mode": bool(state.get("care_mode")),
+                                               "scores": parse.get("care", {})}))
+        except InputError:
+            raise
+        except Exception:  # noqa: BLE001 - internal error repair: the customer is never left without an answer
+            log.exception("turn failed for %s", sender_id)
+            state["pending"] = None
+            msg = self._render("utter_internal_error", state, {"buttons": [self._human_button(state)]})
+            messages, events = [msg], [("error", {"where": "turn"}), ("bot", msg)]
+        messages, events = self.finish_messages(state, messages, events)
+        self.store.save_turn(conv, events)
+        return messages
 
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
         """Store a survey answer (score 1–5; reason/comment optional) and thank the customer."""

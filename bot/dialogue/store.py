@@ -19,11 +19,13 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
@@ -48,6 +50,9 @@ events = Table(
     Column("ts", Float, nullable=False),
     Column("type", String(32), nullable=False, index=True),
     Column("data", Text, nullable=False),
+    #: the id the client gave its message (user events only): a retry with the same id is not stored again
+    Column("message_id", String(64), nullable=True),
+    Index("ix_events_sender_message", "sender_id", "message_id", unique=True),
 )
 
 
@@ -84,8 +89,12 @@ class TrackerStore:
             return Conversation(sender_id, channel, {}, time.time(), True)
         return Conversation(row.sender_id, row.channel, json.loads(row.state), row.created_at, False)
 
-    def save_turn(self, conv: Conversation, new_events: Iterable[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Append events and write the state in one transaction; returns the new event ids."""
+    def save_turn(self, conv: Conversation, new_events: Iterable[tuple[str, dict[str, Any]]],
+                  message_id: str | None = None) -> list[int]:
+        """Append events and write the state in one transaction; returns the new event ids.
+
+        ``message_id`` (the client's id of the user message) is stored with the first ``user`` event.
+        """
         now = time.time()
         ids: list[int] = []
         with self.engine.begin() as conn:
@@ -98,11 +107,39 @@ class TrackerStore:
                 conn.execute(update(conversations).where(conversations.c.sender_id == conv.sender_id)
                              .values(updated_at=now, state=_json(conv.state)))
             for etype, data in new_events:
+                mid = None
+                if etype == "user" and message_id is not None:
+                    mid, message_id = message_id, None
                 res = conn.execute(insert(events).values(sender_id=conv.sender_id, ts=now, type=etype,
-                                                         data=_json(data)))
+                                                         data=_json(data), message_id=mid))
                 key = res.inserted_primary_key
                 ids.append(int(key[0]) if key else 0)
         return ids
+
+    def find_message(self, sender_id: str, message_id: str) -> int | None:
+        """The event id of the user message the client sent with ``message_id`` (None: not stored yet)."""
+        q = select(events.c.id).where(events.c.sender_id == sender_id, events.c.message_id == message_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
+
+    def replies_after(self, sender_id: str, event_id: int) -> list[dict[str, Any]]:
+        """The bot/agent messages stored after user event ``event_id``, up to the customer's next message."""
+        out: list[dict[str, Any]] = []
+        for e in self.events(sender_id, types=["user", "bot", "agent"], after_id=event_id):
+            if e["type"] == "user":
+                break
+            out.append(e)
+        return out
+
+    def unanswered(self, since: float) -> list[str]:
+        """Conversations updated after ``since`` whose newest message (user/bot/agent) is the customer's."""
+        last = (select(events.c.sender_id, func.max(events.c.id).label("last_id"))
+                .where(events.c.type.in_(["user", "bot", "agent"]), events.c.ts >= since)
+                .group_by(events.c.sender_id).subquery())
+        q = (select(events.c.sender_id).join(last, events.c.id == last.c.last_id)
+             .where(events.c.type == "user").order_by(events.c.id))
+        with self.engine.connect() as conn:
+            return [r.sender_id for r in conn.execute(q)]
 
     def events(self, sender_id: str, types: Iterable[str] | None = None, after_id: int = 0) -> list[dict[str, Any]]:
         """Events of one conversation in order (optionally only some types, or after an id)."""
@@ -111,4 +148,5 @@ class TrackerStore:
             q = q.where(events.c.type.in_(list(types)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [{**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type} for r in rows]
+        return [{**json.loads(r.data), "id": r.id, "ts": r.ts, "type": r.type,
+                 **({"message_id": r.message_id} if r.message_id else {})} for r in rows]

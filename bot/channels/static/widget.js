@@ -20,14 +20,26 @@ import {
   showTyping, systemNote, welcome
 } from "./widget/render.js";
 import { fetchHistory } from "./widget/api.js";
-import { connect, onFrames, sendFrame, sendNow, wakeUp } from "./widget/socket.js";
+import {
+  acknowledged, connect, onFrames, sendMessage, sendNow, unackedMessages, wakeUp
+} from "./widget/socket.js";
+
+/** Messages sent before a reload that the server never acknowledged: shown as pending, resent on connect. */
+function showUnacked(stored) {
+  unackedMessages().forEach(function (u) {
+    if (stored[u.frame.message_id]) { acknowledged(u.frame.message_id); return; } // it did arrive
+    renderUser(u.shown, true).dataset.messageId = u.frame.message_id;
+  });
+}
 
 /** Re-draw this browser's earlier conversation (the conversation token proves it is ours). */
 function restoreHistory() {
   var token = conversationToken();
-  if (!token) { welcome(); return Promise.resolve(); }
+  if (!token) { welcome(); showUnacked({}); return Promise.resolve(); }
   return fetchHistory(SENDER, token).then(function (list) {
-    if (!list.length) { welcome(); return; }
+    var stored = {};
+    list.forEach(function (m) { if (m.from === "user" && m.message_id) stored[m.message_id] = true; });
+    if (!list.length) { welcome(); showUnacked(stored); return; }
     list.forEach(function (m) {
       if (m.from === "user") {
         if (typeof m.text === "string" && m.text) renderUser(m.text, false);
@@ -40,8 +52,9 @@ function restoreHistory() {
     disableStale();
     var note = systemNote(T.history, false);
     if (note) note.classList.add("history-mark");
+    showUnacked(stored);
     scrollDown(true);
-  }).catch(function () { welcome(); });
+  }).catch(function () { welcome(); showUnacked({}); });
 }
 
 // care mode: a message may ask for slower pacing (custom.pacing_ms); the bot messages after it wait
@@ -86,7 +99,13 @@ function onFrame(frame) {
       showQueue(frame.queue_position, frame.eta_seconds);
       break;
     case "ack":
-      var pending = $messages.querySelector(".msg.user.pending");
+      var pending = null;
+      if (typeof frame.message_id === "string") {
+        $messages.querySelectorAll(".msg.user.pending").forEach(function (row) {
+          if (!pending && row.dataset.messageId === frame.message_id) pending = row;
+        });
+      }
+      if (!pending && typeof frame.message_id !== "string") pending = $messages.querySelector(".msg.user.pending");
       if (pending) {
         pending.classList.remove("pending");
         if (frame.event_id !== undefined) pending.dataset.eventId = str(frame.event_id);
@@ -112,8 +131,10 @@ function sendText(text, shown) {
   text = str(text).trim();
   if (!text) return;
   disableStale();
-  renderUser(shown || text, true);
-  sendFrame({ type: "message", text: text, metadata: { lang: LANG, client: "web-widget" } });
+  var row = renderUser(shown || text, true);
+  // a message id: resent after a reconnect or reload until acknowledged, never stored twice by the server
+  row.dataset.messageId = sendMessage({ type: "message", text: text, metadata: { lang: LANG, client: "web-widget" } },
+    shown || text, !!shown);
   if (!chat.withAgent) showTyping(); // a person's typing is not known here: no dots while with an agent
 }
 

@@ -1,7 +1,61 @@
 // The customer websocket: connect, keep alive, reconnect with backoff, an outbox while offline.
+// Every customer message has a message_id and stays "unacknowledged" (kept in sessionStorage, so a reload
+// keeps it too) until the server's ack names it; after a reconnect or reload it is sent again with the same
+// id. The server stores a message id once, so a resend never duplicates the message (docs/channels.md).
 import { T } from "./i18n.js";
 import { $status } from "./dom.js";
-import { conversationToken, IDENTITY, SENDER } from "./session.js";
+import { conversationToken, IDENTITY, randomId, SENDER } from "./session.js";
+
+var UNACKED_KEY = "bankbot_unacked_" + SENDER;
+var MESSAGE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+function loadUnacked() {
+  var list = [];
+  try { list = JSON.parse(sessionStorage.getItem(UNACKED_KEY) || "[]"); } catch (e) { list = []; }
+  if (!Array.isArray(list)) return [];
+  return list.filter(function (u) {
+    return u && u.frame && typeof u.frame.text === "string" && MESSAGE_ID_RE.test(String(u.frame.message_id));
+  });
+}
+
+// [{frame, shown, secret}] in the order sent; secret ones (passcodes) are kept in memory only, never stored
+var unacked = loadUnacked();
+
+function saveUnacked() {
+  try {
+    var keep = unacked.filter(function (u) { return !u.secret; });
+    if (keep.length) sessionStorage.setItem(UNACKED_KEY, JSON.stringify(keep));
+    else sessionStorage.removeItem(UNACKED_KEY);
+  } catch (e) { /* storage disabled: resend still works while the page stays open */ }
+}
+
+/** A fresh client message id. */
+export function newMessageId() { return "m" + randomId().slice(4); }
+
+/** Messages sent but not acknowledged yet (oldest first): ``{frame, shown}``. */
+export function unackedMessages() {
+  return unacked.map(function (u) { return { frame: u.frame, shown: u.shown }; });
+}
+
+/** The server acknowledged (or already holds) the message ``messageId``: no more resends. */
+export function acknowledged(messageId) {
+  var before = unacked.length;
+  unacked = unacked.filter(function (u) { return u.frame.message_id !== messageId; });
+  if (unacked.length !== before) saveUnacked();
+}
+
+/**
+ * Send a customer message frame with a message id (``frame.message_id`` is set when missing); it is resent
+ * after a reconnect until acknowledged. ``shown`` is what the page shows of it; ``secret`` keeps it out of
+ * storage (a passcode). Returns the message id.
+ */
+export function sendMessage(frame, shown, secret) {
+  if (!frame.message_id) frame.message_id = newMessageId();
+  unacked.push({ frame: frame, shown: shown || frame.text, secret: !!secret });
+  saveUnacked();
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+  return frame.message_id;
+}
 
 var handler = function () {};
 
@@ -36,6 +90,8 @@ export function connect() {
     retry = 0;
     everOpened = true;
     setConn("open");
+    // unacknowledged messages first, with their ids: the server stores each id once
+    unacked.forEach(function (u) { sock.send(JSON.stringify(u.frame)); });
     while (outbox.length && sock.readyState === WebSocket.OPEN) sock.send(outbox.shift());
     if (pingTimer) window.clearInterval(pingTimer);
     pingTimer = window.setInterval(function () {
@@ -45,6 +101,7 @@ export function connect() {
   sock.onmessage = function (ev) {
     var frame;
     try { frame = JSON.parse(ev.data); } catch (e) { return; }
+    if (frame && frame.type === "ack" && typeof frame.message_id === "string") acknowledged(frame.message_id);
     try { handler(frame); } catch (e) { if (window.console) console.error(e); }
   };
   sock.onclose = function () {
