@@ -252,6 +252,18 @@ def test_supervisor_watches_and_reassigns(srv: BotServer, browser: Browser) -> N
         "王磊" if target is other else "李娜")
     shot(page, "09_supervisor_reassigned")
     assert "token=" not in (page.locator("#sv-report").get_attribute("src") or "")
+
+    # with everyone away a fraud victim waits: the supervisor's queue shows its urgency (no "high priority" tag)
+    for auth in (agent, other):
+        assert httpx.post(srv.base + "/agent/status", json={"status": "away"}, headers=auth).status_code == 200
+    victim = "svq-" + uuid.uuid4().hex[:8]
+    say(srv.base, victim, "我被骗了，对方冒充客服让我转账，快帮我转人工")
+    queued = page.locator("#sv-queue tr.urgency-fraud")
+    expect(queued).to_have_count(1)
+    expect(queued.locator(".badge.urgency.fraud")).to_have_text("疑似诈骗/紧急")
+    expect(page.locator("#sv-queue")).not_to_contain_text("高优先")
+    expect(queued.locator("td").nth(3)).to_have_text("疑似诈骗")  # the handoff reason's display name
+    shot(page, "10_supervisor_queue_urgency")
     ctx.close()
 
 

@@ -81,3 +81,16 @@ def test_sensitive_numbers_are_masked_with_offsets_kept() -> None:
 def test_masked_numbers_are_recognised() -> None:
     kinds = {e.entity for e in extract_entities("尾号138****5678的手机，卡6222********7890", TODAY)}
     assert {"phone_number", "card_number"} <= kinds
+
+
+def test_rule_questions_are_told_from_own_data_questions() -> None:
+    """A question about how a rule works in general is consultation; one about the customer's own data is not."""
+    from bot.nlu.pipeline import is_rule_question
+
+    rule = ["账单日和还款日是怎么算的", "信用卡审批一般要多久", "固定额度跟临时额度有啥不一样",
+            "What does a wire abroad cost in general?", "what's the difference between a debit and a credit card",
+            "購匯一年有多少額度 規定是啥"]
+    own = ["我这张卡今年的年费扣了没有", "我的退款一般几天能到", "how many installments are left on my laptop",
+           "why was I charged 25 for my wire", "帮我查一下一般户的余额", "查一下账单"]
+    assert all(is_rule_question(t) for t in rule), [t for t in rule if not is_rule_question(t)]
+    assert not any(is_rule_question(t) for t in own), [t for t in own if is_rule_question(t)]

@@ -45,6 +45,24 @@ CONSISTENT_SWAP_SHARE = 0.35
 _CLAUSE_SPLIT = re.compile(r"[。！？!?；;，,…~～\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 #: messages at least this long are also scored clause by clause
 LONG_MESSAGE_CHARS = 24
+#: a question about the rule in general ("一般要多久", "有什么区别", "in general") ...
+RULE_CUE = re.compile(
+    r"一般|通常|规则|规定是|有什么规定|怎么算|如何计算|怎么计算|按什么|什么比例|(?:有|是)(?:什么|啥)(?:区别|不同|不一样)|"
+    r"跟.{1,8}(?:有啥|有什么)(?:区别|不一样|不同)|什么条件|(?:啥|什么)门槛|门槛(?:是)?多少|流程是|"
+    r"\bin general\b|\bgenerally\b|\busually\b|\bnormally\b|\btypically\b|difference between|"
+    r"what(?:'s| is) the (?:rule|process|policy|fee rule)|how (?:is|are) (?:\w+ ){0,3}calculated|qualify for|"
+    r"requirements? for", re.IGNORECASE)
+#: ... unless it is about the customer's own account, card or transaction ("我的", "我这张卡", "my", "I")
+OWN_CUE = re.compile(r"我的|我这|我那|我家|我今|我刚|我昨|我上|我周|我前|我本|帮我|给我|把我|替我|"
+                     r"\bmy\b|\bmine\b|\bme\b|\bI(?:'m|'ve|'d)?\b", re.IGNORECASE)
+#: the category head's consultation probability needed before a rule cue moves the category there
+RULE_CUE_MIN_SHARE = 0.02
+
+
+def is_rule_question(text: str) -> bool:
+    """A question about how a rule works in general (no sign that it is about the customer's own data)."""
+    plain = to_simplified(to_halfwidth(text))
+    return bool(RULE_CUE.search(plain)) and not OWN_CUE.search(plain)
 
 
 def split_clauses(text: str) -> list[str]:
@@ -250,6 +268,11 @@ class NLUPipeline:
                 category = None
         if category is not None and self.model.intent_category.get(str(intent["name"])) not in (None, category):
             intent = self._consistent_intent(p_int, category, intent)
+        if category not in (None, "consultation") and is_rule_question(text) \
+                and categories["consultation"] >= RULE_CUE_MIN_SHARE:
+            # the customer asks how the rule works, not about their own data: consultation on the same
+            # topic (the topic intent stays; ``topic_category`` tells the dialogue the pair differs)
+            category = "consultation"
         care = {"elderly": 0.0, "distressed": 0.0}
         sentiment = {"positive": 0.0}
         if "care" in probs:

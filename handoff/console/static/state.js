@@ -78,11 +78,6 @@ export function flagBadges(chat) {
   return box;
 }
 
-export function priorityBadge(priority) {
-  if (priority === "high") return el("span", "badge prio-high", "高优先");
-  return el("span", "badge prio-normal", "普通");
-}
-
 export function fill(template, chat) {
   var name = chat && chat.salutation !== undefined ? str(chat.salutation) : str(chat && chat.customer_name);
   var me = str(S.me && (S.me.name || S.me.username));

@@ -1,6 +1,6 @@
 // Supervisor tab: live queue and agent tables.
 import { clear, el, label, LABELS, str } from "./dom.js";
-import { $, arr, duration, fill, flagBadges, num, OVERVIEW_MS, pad, priorityBadge, reasonName, S, skillName } from "./state.js";
+import { $, arr, duration, flagBadges, num, OVERVIEW_MS, pad, reasonName, S, skillName } from "./state.js";
 import { api } from "./api.js";
 
 export function startOverview() {
@@ -40,11 +40,16 @@ export function renderOverview(data) {
 
   var qb = $("sv-queue");
   clear(qb);
-  arr(data.queue).forEach(function (c) {
-    if (!c) return;
-    var tr = el("tr", c.priority === "high" ? "high" : "");
+  // the same urgency as the agents' queue (fraud/emergency > distressed > elderly > waiting long), most urgent first
+  var rankOf = function (c) { return c.urgency && typeof c.urgency.rank === "number" ? c.urgency.rank : 4; };
+  arr(data.queue).filter(Boolean).sort(function (a, b) {
+    return rankOf(a) - rankOf(b) || num(b.wait_seconds, 0) - num(a.wait_seconds, 0);
+  }).forEach(function (c) {
+    var level = (c.urgency && c.urgency.level) || "none";
+    var tr = el("tr", "urgency-" + level);
+    tr.dataset.chatId = str(c.id);
     var td = el("td");
-    td.appendChild(priorityBadge(c.priority));
+    td.appendChild(el("span", "badge urgency " + level, label("urgency", level)));
     tr.appendChild(td);
     tr.appendChild(el("td", null, c.customer_name || c.sender_id));
     tr.appendChild(el("td", null, skillName(c.skill)));
