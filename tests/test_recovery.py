@@ -48,8 +48,10 @@ def user_texts(srv: BotServer, sender: str) -> list[str]:
     return [e["text"] for e in events(srv, sender) if e["type"] == "user"]
 
 
-async def ws_send(srv: BotServer, sender: str, frame: dict[str, Any]) -> dict[str, Any]:
-    """Open the customer's socket, send one frame, return the first ack (or error) frame."""
+async def ws_send(srv: BotServer, sender: str, frame: dict[str, Any], replies: list[dict] | None = None
+                  ) -> dict[str, Any]:
+    """Open the customer's socket, send one frame, return the first ack (or error) frame; with ``replies``,
+    also wait for the first bot frame after the ack and collect it there."""
     query = f"sender={sender}" + (f"&token={CONVERSATION_TOKENS[sender]}" if sender in CONVERSATION_TOKENS else "")
     async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?{query}") as ws:
         session = json.loads(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
@@ -57,10 +59,16 @@ async def ws_send(srv: BotServer, sender: str, frame: dict[str, Any]) -> dict[st
         if session.get("token"):
             CONVERSATION_TOKENS[sender] = session["token"]
         await ws.send(json.dumps(frame))
+        answer: dict[str, Any] | None = None
         while True:
             got = json.loads(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
-            if got["type"] in ("ack", "error"):
-                return dict(got)
+            if answer is None and got["type"] in ("ack", "error"):
+                answer = dict(got)
+                if replies is None or got["type"] == "error":
+                    return answer
+            elif answer is not None and replies is not None and got["type"] == "bot":
+                replies.append(got["message"])
+                return answer
 
 
 def test_message_id_must_be_a_short_token(srv: BotServer) -> None:
@@ -86,10 +94,15 @@ def test_resent_message_id_is_not_duplicated_across_a_kill(srv: BotServer) -> No
     retry = post_message(srv.base, rest, "怎么查余额", message_id="m-1")
     assert retry.status_code == 200 and retry.headers["x-duplicate-message"] == "1"
     assert retry.headers["x-event-id"] == first.headers["x-event-id"]
-    resent = asyncio.run(ws_send(srv, sock, {"type": "message", "text": "你好", "message_id": "w-1"}))
+    replayed: list[dict] = []
+    resent = asyncio.run(ws_send(srv, sock, {"type": "message", "text": "你好", "message_id": "w-1"}, replayed))
     assert resent["type"] == "ack" and resent["event_id"] == ack["event_id"]
+    # the resending socket had no ack, so none of the replies either: it gets the stored ones (no new turn)
+    stored_bot = [e for e in events(srv, sock) if e["type"] == "bot"]
+    assert replayed and replayed[0].get("text") == stored_bot[0].get("text")
     assert user_texts(srv, rest) == ["怎么查余额"]
     assert user_texts(srv, sock) == ["你好"]
+    assert len([e for e in events(srv, sock) if e["type"] == "bot"]) == len(stored_bot)
     # a new id is a new message; the same id in another conversation is that conversation's own
     nxt = post_message(srv.base, rest, "谢谢", message_id="m-2")
     assert nxt.status_code == 200 and "x-duplicate-message" not in nxt.headers

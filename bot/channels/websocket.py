@@ -131,8 +131,15 @@ class WebsocketInput(InputChannel):
                     await _send(ws, {"type": "ack", "event_id": event_id,
                                      **({"message_id": message_id} if message_id else {})})
 
-                await on_message(UserMessage(sender, frame.get("text"), "websocket", frame.get("metadata"),
-                                             on_stored=ack, customer_id=customer_id, message_id=message_id))
+                turn = await on_message(UserMessage(sender, frame.get("text"), "websocket", frame.get("metadata"),
+                                                    on_stored=ack, customer_id=customer_id, message_id=message_id))
+                # a client resends only what it got no ack for, and the replies come after the ack on the same
+                # socket: it has none of them (e.g. answered after a restart). This socket gets them now.
+                for kind, m in zip(turn.kinds, turn.messages, strict=False) if turn.duplicate else ():
+                    out = {"type": "agent" if kind == "agent" else "bot", "message": m}
+                    if kind == "agent" and m.get("agent"):
+                        out["agent"] = m["agent"]
+                    await _send(ws, out)
             elif kind == "survey":
                 await self.on_survey(sender, frame.get("score"), frame.get("reason"), frame.get("comment"))
             elif kind == "ping":

@@ -103,6 +103,8 @@ class Turn:
     new_conversation: bool = False
     #: a retry of a message already stored (same client message id): nothing new was stored or run
     duplicate: bool = False
+    #: for a retry: the stored replies' kinds (``bot`` / ``agent``), one per message
+    kinds: list[str] = field(default_factory=list)
 
 
 def validate_sender(sender: Any) -> str:
@@ -200,9 +202,10 @@ class Assistant:
             if message_id is not None and (known := self.store.find_message(sender_id, message_id)) is not None:
                 if on_stored is not None:
                     await on_stored(known)
+                stored = self.store.replies_after(sender_id, known)
                 replies = [{k: e[k] for k in ("text", "image", "buttons", "custom", "agent") if e.get(k)}
-                           | {"recipient_id": sender_id} for e in self.store.replies_after(sender_id, known)]
-                return Turn(replies, known, {}, False, duplicate=True)
+                           | {"recipient_id": sender_id} for e in stored]
+                return Turn(replies, known, {}, False, duplicate=True, kinds=[str(e["type"]) for e in stored])
             parse = payload_parse(text, self.payload_intents)
             if parse is None:
                 try:
