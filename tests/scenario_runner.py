@@ -84,8 +84,11 @@ def make_parse(turn: dict[str, Any]) -> dict[str, Any]:
     if not re.search(r"[A-Za-z\u4e00-\u9fff]", text):
         lang = turn.get("language", None)
     care = {"elderly": float(turn.get("elderly", 0.0)), "distressed": float(turn.get("distressed", 0.0))}
-    category = None if intent in META else "inquiry"
+    category = None if intent in META else turn.get("category", "inquiry")
+    institution = turn.get("institution")
     return {"text": text, "intent": {"name": intent, "confidence": conf},
+            "topic_category": turn.get("topic_category", category),
+            "other_institution": {"name": institution, "text": institution} if institution else None,
             "intent_ranking": [{"name": intent, "confidence": conf}] + [
                 {"name": n, "confidence": 0.1} for n in turn.get("candidates", [])],
             "entities": [], "category": category, "categories": {}, "language": lang, "care": care,

@@ -284,6 +284,12 @@ class Policy:
             state["queue"] = items[1:]
             state["misses"] = 0
             return steps + self._solve(state, items[0], text)
+        other = parse.get("other_institution") or {}
+        if intent == "out_of_scope" and other.get("name"):
+            # another institution's service (WeChat Pay, a courier, another bank): say who can do it and
+            # what we can do here; not a miss of ours, so no clarify/handoff ladder
+            state["misses"] = 0
+            return steps + [Step("utter", "utter_other_institution", {"institution": str(other["name"])})]
         if parse.get("fallback") or intent == "out_of_scope" or _noise(t):
             if fired and ("elderly_message" in fired or soothed) and not _noise(t):
                 # the message was about the customer, not a request: invite the need, don't clarify
@@ -304,7 +310,10 @@ class Policy:
             return steps + [Step("utter", "utter_confirm_intent", {
                 "title": self.title(intent, lang),
                 "buttons": [{"title": yes, "payload": "/affirm"}, {"title": no, "payload": "/deny"}]})]
-        return steps + self._solve(state, intent, text)
+        # a rule question on a topic that is usually about own data ("退款一般几天到账"): the answer is the
+        # rule and where to see it, with no code step
+        rule = parse.get("category") == "consultation" and parse.get("topic_category") not in (None, "consultation")
+        return steps + self._solve(state, intent, text, rule=rule)
 
     def _miss(self, state: dict[str, Any], parse: dict[str, Any]) -> list[Step]:
         """Cannot-handle: 1st miss clarifies, 2nd offers a person, 3rd hands off (unless refused)."""
@@ -468,8 +477,11 @@ class Policy:
         buttons.append({"title": "转人工" if lang == "zh" else "Talk to a person", "payload": "/request_human"})
         return [Step("utter", "utter_clarify", {"buttons": buttons})]
 
-    def _solve(self, state: dict[str, Any], intent: str, text: str = "") -> list[Step]:
-        """The solution step for a business intent: handoff, identity check + own data, or guide."""
+    def _solve(self, state: dict[str, Any], intent: str, text: str = "", rule: bool = False) -> list[Step]:
+        """The solution step for a business intent: handoff, identity check + own data, or guide.
+
+        ``rule``: the customer asks how the rule works in general, so nothing of theirs is looked up.
+        """
         lang = state.get("language", "zh")
         state.setdefault("intent_history", []).append(intent)
         state["intent_history"] = state["intent_history"][-30:]
@@ -478,7 +490,7 @@ class Policy:
             return [Step("utter", "utter_info_no_guide", {"title": self.title(intent, lang)})] + \
                 self._handoff(state, "policy")
         reveals = rules.get("reveals")
-        if reveals and not HOWTO.search(to_simplified(text)):
+        if reveals and not rule and not HOWTO.search(to_simplified(text)):
             # the bot itself shows the customer's data: only then is a code needed
             if state.get("visitor"):
                 # not signed in to the bank app: sign in first; meanwhile, where to see it in the app
