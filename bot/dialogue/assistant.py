@@ -377,6 +377,11 @@ class Assistant:
             out.append(m)
             if m.get("text"):
                 last = m["text"]
+        if messages and not out:
+            # the whole reply was a repeat: say something short and new instead of nothing at all
+            m = self._render("utter_still_here", state, {"buttons": [self._human_button(state)]})
+            out.append(m)
+            last = m.get("text") or last
         out = [localize(m, state.get("script", "hans"), state.get("region")) for m in out]
         state["last_bot_text"] = last
         kept = {id(m) for m in messages}
