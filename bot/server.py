@@ -17,7 +17,7 @@ from sanic import Request, Sanic
 
 from actions.guides import guides
 from handoff.api import create_blueprint
-from handoff.queue import HandoffService, seed_demo_agents
+from handoff.queue import HandoffService, lock_demo_agents, seed_demo_agents
 from handoff.store import HandoffStore
 from handoff.typing import TypingRelay
 
@@ -100,6 +100,9 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
         added = seed_demo_agents(handoff.store)
         announce("DEMO AGENTS with PUBLISHED passwords are enabled (--demo): "
                  f"{', '.join(added) or 'already present'}. Never use --demo with real customers.")
+    elif locked := lock_demo_agents(handoff.store):
+        announce(f"demo accounts left from an earlier --demo start were locked (published passwords): "
+                 f"{', '.join(locked)}. Real accounts come from `bankbot agents add`.")
     handoff.bot = AssistantBotLink(assistant)
     store.load("warm-up")  # the database connection, before the first customer
     auth = ConversationAuth(api_token(settings), engine, settings.identity_secret)

@@ -17,7 +17,7 @@ import yaml
 
 from .interface import BotLink, HandoffNotice, NoticeKind
 from .routing import RoutingConfig, can_serve, chat_skill, pick_agent, queue_score
-from .store import HandoffStore, agent_dict, session_dict
+from .store import HandoffStore, agent_dict, check_password, session_dict
 from .urgency import chat_urgency, customer_names
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "handoff"
@@ -51,18 +51,37 @@ def seed_demo_agents(store: HandoffStore, default_capacity: int = 5) -> list[str
 
     Only ``bankbot agents seed-demo`` and ``bankbot run --demo`` call this; returns the usernames added.
     """
-    path = DATA / "demo_agents.yml"
-    if not path.is_file():
-        return []
     have = {r.username for r in store.all_agents()}
     added = []
-    for a in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("agents", []):
+    for a in _demo_agents():
         if a["username"] in have:
             continue
         store.add_agent(a["username"], a["name"], a["role"], a["password"], a.get("skills", []),
                         int(a.get("capacity", default_capacity)))
         added.append(str(a["username"]))
     return added
+
+
+def lock_demo_agents(store: HandoffStore) -> list[str]:
+    """Outside demo mode: accounts that still have a published demo password can no longer log in.
+
+    A database once started with ``--demo`` keeps those accounts; a later plain start gives each one that
+    still has its published password a random one and ends its sessions. Returns the usernames locked.
+    """
+    published = {str(a["username"]): str(a["password"]) for a in _demo_agents()}
+    locked = []
+    for row in store.all_agents():
+        if row.username in published and check_password(published[row.username], row.password_hash):
+            store.lock_agent(row.id)
+            locked.append(str(row.username))
+    return locked
+
+
+def _demo_agents() -> list[dict[str, Any]]:
+    path = DATA / "demo_agents.yml"
+    if not path.is_file():
+        return []
+    return list((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("agents", []))
 
 
 class HandoffService:

@@ -227,6 +227,13 @@ class HandoffStore:
         with self.engine.begin() as conn:
             conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
 
+    def lock_agent(self, agent_id: int) -> None:
+        """Replace the agent's password with an unknown random one and end all its sessions."""
+        with self.engine.begin() as conn:
+            conn.execute(update(agents).where(agents.c.id == agent_id)
+                         .values(password_hash=hash_password(secrets.token_urlsafe(32))))
+            conn.execute(tokens.delete().where(tokens.c.agent_id == agent_id))
+
     def heartbeat(self, agent_id: int, now: float | None = None) -> None:
         """Record that a console of the agent is alive (``last_seen``)."""
         self.set_agent(agent_id, last_seen=time.time() if now is None else now)

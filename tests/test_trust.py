@@ -205,6 +205,39 @@ def test_secure_defaults(trained_model: Path, model_env: dict[str, str], tmp_pat
     assert seeded.returncode == 0 and b"WARNING" in seeded.stdout and b"zhao.min" in seeded.stdout
 
 
+
+def test_demo_accounts_left_from_a_demo_start_are_locked(trained_model: Path, model_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """A database once started with --demo: a later plain start leaves no account with a published password."""
+    demo = BotServer(trained_model, model_env, tmp_path, demo=True).start()
+    try:
+        r = httpx.post(demo.base + "/agent/login", json={"username": "li.na", "password": PASSWORDS["li.na"]})
+        assert r.status_code == 200
+        token = r.json()["token"]
+    finally:
+        demo.stop()
+    # a real agent who happens to have a demo username but their own password keeps access
+    from sqlalchemy import create_engine
+
+    from handoff.store import HandoffStore, hash_password
+
+    store = HandoffStore(create_engine(f"sqlite:///{tmp_path / 'bankbot.db'}"))
+    wang = next(r for r in store.all_agents() if r.username == "wang.lei")
+    store.set_agent(wang.id, password_hash=hash_password("wang-own-secret-9"))
+    store.engine.dispose()
+    plain = BotServer(trained_model, model_env, tmp_path, demo=False).start()
+    try:
+        for user, password in PASSWORDS.items():
+            r = httpx.post(plain.base + "/agent/login", json={"username": user, "password": password})
+            assert r.status_code == 401, user
+        assert httpx.get(plain.base + "/agent/chats", headers={"authorization": f"Bearer {token}"}).status_code == 401
+        r = httpx.post(plain.base + "/agent/login", json={"username": "wang.lei", "password": "wang-own-secret-9"})
+        assert r.status_code == 200
+    finally:
+        plain.stop()
+    assert "were locked" in (tmp_path / "server.log").read_text()
+
+
 NUMBERS = {
     "card": "6222021234567890123",
     "card_spaced": "6222 0212 3456 7890 123",
