@@ -1,5 +1,6 @@
 """Typed API description: pydantic models of the request bodies and the one error body, and an OpenAPI 3
-document built from them and from the app's routes (``GET /openapi.json``, human page at ``GET /docs``).
+document built from them, from the success bodies' models (:mod:`bot.api_models`) and from the app's routes
+(``GET /openapi.json``, human page at ``GET /docs``).
 
 Every route of the app appears as an operation; path ids are integers from 0 to 2^63-1, strings have
 length bounds, bodies use the models below (``BODIES``). The handlers enforce the same bounds (see
@@ -19,6 +20,7 @@ from sanic.response import html as html_response
 from sanic.response import json as json_response
 
 from . import __version__
+from .api_models import RESPONSES, Ready
 from .inputs import MAX_ID
 
 Text64 = Field(min_length=1, max_length=64)
@@ -198,8 +200,38 @@ def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, 
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+#: schemas of the free-form success bodies (their keys are data)
+_FREE_FORM: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/agent/intents"): {"type": "array", "items": {"type": "string"}},
+    ("GET", "/agent/labels"): {"type": "object", "additionalProperties": {
+        "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    ("GET", "/supervisor/report"): {"type": "object"},
+}
+_ERRORS = {"400": "bad input", "401": "no or wrong credentials", "403": "not allowed", "404": "not found",
+           "409": "conflict", "413": "too large", "429": "rate limited (see Retry-After)",
+           "503": "busy or not ready (see Retry-After)"}
+
+
+def _success(method: str, raw: str, components: dict[str, Any]) -> dict[str, Any]:
+    """The operation's documented success answer (``bot.api_models.RESPONSES``)."""
+    resp = RESPONSES.get((method, raw))
+    if resp is None:
+        return {"200": {"description": "OK"}}
+    if resp.model is not None:
+        ref = _schema_of(resp.model, components)
+        content = {"application/json": {"schema": {"type": "array", "items": ref} if resp.many else ref}}
+        return {str(resp.status): {"description": (resp.model.__doc__ or "OK").strip().splitlines()[0],
+                                   "content": content}}
+    if resp.free_form is not None:
+        content = {"application/json": {"schema": _FREE_FORM[(method, raw)]}}
+        if raw == "/supervisor/report":
+            content["text/html"] = {"schema": {"type": "string"}}
+        return {str(resp.status): {"description": resp.free_form, "content": content}}
+    return {str(resp.status): {"description": "OK", "content": {resp.media: {"schema": {"type": "string"}}}}}
+
+
 def build_spec(app: Sanic) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of ``app``'s HTTP routes (websockets are described in docs/channels.md)."""
+    """The OpenAPI 3.1 document of ``app``'s HTTP routes (websockets are described in docs/channels.md)."""
     components: dict[str, Any] = {}
     error_ref = _schema_of(ErrorBody, components)
     paths: dict[str, dict[str, Any]] = {}
@@ -222,15 +254,9 @@ def build_spec(app: Sanic) -> dict[str, Any]:
                 "summary": (getattr(handler, "__doc__", None) or route.name).strip().splitlines()[0][:120],
                 "parameters": params,
                 "responses": {
-                    "200": {"description": "OK"}, "201": {"description": "Created"},
-                    "400": {"description": "bad input", "content": {"application/json": {"schema": error_ref}}},
-                    "401": {"description": "no or wrong credentials",
-                            "content": {"application/json": {"schema": error_ref}}},
-                    "403": {"description": "not allowed", "content": {"application/json": {"schema": error_ref}}},
-                    "404": {"description": "not found", "content": {"application/json": {"schema": error_ref}}},
-                    "409": {"description": "conflict", "content": {"application/json": {"schema": error_ref}}},
-                    "413": {"description": "too large", "content": {"application/json": {"schema": error_ref}}},
-                    "429": {"description": "rate limited", "content": {"application/json": {"schema": error_ref}}},
+                    **_success(method, raw, components),
+                    **{code: {"description": what, "content": {"application/json": {"schema": error_ref}}}
+                       for code, what in _ERRORS.items()},
                 },
                 "security": [{"bearer": []}, {}],
             }
@@ -241,9 +267,12 @@ def build_spec(app: Sanic) -> dict[str, Any]:
             elif method in ("POST", "PUT", "PATCH"):
                 op["requestBody"] = {"required": False, "content": {"application/json": {
                     "schema": {"type": "object", "maxProperties": 20}}}}
+            if raw == "/ready":  # not ready: the same body, status 503
+                op["responses"]["503"] = {"description": "not ready", "content": {
+                    "application/json": {"schema": _schema_of(Ready, components)}}}
             paths.setdefault(oas_path, {})[method.lower()] = op
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "bankbot", "version": __version__,
                  "description": "Bot, channels and agent workspace APIs (docs/channels.md, docs/handoff.md)."},
         "paths": dict(sorted(paths.items())),
@@ -275,12 +304,18 @@ def openapi_blueprint(app: Sanic) -> Blueprint:
             for method, op in ops.items():
                 body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
                 ref = body.get("$ref", "").rsplit("/", 1)[-1]
+                code = next((c for c in op["responses"] if c.startswith("2")), "200")
+                ok: dict[str, Any] = op["responses"].get(code, {})
+                out = (ok.get("content") or {}).get("application/json", {}).get("schema", {})
+                answer = (out.get("$ref") or out.get("items", {}).get("$ref") or "").rsplit("/", 1)[-1]
+                answer = f"{code} {answer}{'[]' if out.get('type') == 'array' and answer else ''}".strip()
                 rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                            f"<td>{html.escape(op['summary'])}</td><td>{html.escape(ref)}</td></tr>")
+                            f"<td>{html.escape(op['summary'])}</td><td>{html.escape(ref)}</td>"
+                            f"<td>{html.escape(answer)}</td></tr>")
         page = ("<!doctype html><html lang='en'><meta charset='utf-8'><title>bankbot API</title>"
                 "<h1>bankbot API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
                 "Errors always have the body <code>{version, status: \"failure\", message, reason, code}</code>."
-                "</p><table><tr><th>Method</th><th>Path</th><th>What</th><th>Body</th></tr>"
+                "</p><table><tr><th>Method</th><th>Path</th><th>What</th><th>Body</th><th>Answer</th></tr>"
                 + "".join(rows) + "</table></html>")
         return html_response(page)
 
