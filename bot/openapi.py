@@ -128,7 +128,7 @@ class PhraseRequest(_Model):
 class TagRequest(_Model):
     """``POST /agent/chats/<id>/tags``."""
 
-    tag: str = Field(min_length=1, max_length=32)
+    tag: str = Field(min_length=1, max_length=32, description="one of the ``tags`` of ``GET /agent/labels``")
 
 
 class ReviewRequest(_Model):
@@ -141,7 +141,7 @@ class ReviewRequest(_Model):
 class AssignRequest(_Model):
     """``POST /supervisor/chats/<id>/assign``."""
 
-    agent_id: int = Field(ge=0, le=MAX_ID)
+    to_agent: int = Field(ge=0, le=MAX_ID, description="the colleague's agent id")
 
 
 #: request body model per (method, path as routed)
@@ -190,6 +190,10 @@ def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, 
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
+    if model is TagRequest:  # the tags are data (data/handoff/labels.yml): the spec lists today's
+        from handoff.labels import load_labels
+
+        schema["properties"]["tag"]["enum"] = sorted(load_labels().get("tags", {}))
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
