@@ -565,7 +565,7 @@ RESPONSES: dict[tuple[str, str], Response] = {
     ("GET", "/agent/chats/<sid:int>/notes"): Response(Note, many=True),
     ("POST", "/agent/chats/<sid:int>/notes"): Response(Note),
     ("POST", "/agent/chats/<sid:int>/tags"): Response(Tags),
-    ("DELETE", "/agent/chats/<sid:int>/tags/<tag:str>"): Response(Tags),
+    ("DELETE", "/agent/chats/<sid:int>/tags/<tag>"): Response(Tags),
     ("GET", "/agent/chats/<sid:int>/customer"): Response(CustomerPanel),
     ("GET", "/supervisor/overview"): Response(Overview),
     ("GET", "/supervisor/chats"): Response(WatchedChat, many=True),

@@ -236,7 +236,8 @@ def build_spec(app: Sanic) -> dict[str, Any]:
     error_ref = _schema_of(ErrorBody, components)
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
-        raw = "/" + route.path.lstrip("/")
+        # as the handlers were declared: Sanic spells an untyped parameter <sender:str>
+        raw = "/" + route.path.lstrip("/").replace(":str>", ">")
         if raw.startswith(_SKIP) or raw in ("/webhooks/websocket", "/agent/ws"):
             continue
         handler = getattr(route.handler, "func", route.handler)

@@ -180,8 +180,9 @@ def _seed(base: str, sup: str) -> Seed:
 
 def test_fuzz_every_operation(trained_model: Path, model_env: dict[str, str], tmp_path: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    srv = BotServer(trained_model, {**model_env, "BANKBOT_MESSAGE_BURST": "100000", "BANKBOT_CLIENT_BURST": "100000"},
-                    tmp_path).start()
+    # an identity secret, so identity tokens are checked (not refused as "not configured")
+    srv = BotServer(trained_model, {**model_env, "BANKBOT_MESSAGE_BURST": "100000", "BANKBOT_CLIENT_BURST": "100000",
+                                    "BANKBOT_IDENTITY_SECRET": "fuzz-secret"}, tmp_path).start()
     try:
         spec = httpx.get(srv.base + "/openapi.json").json()
         spec_ops = {f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m in ops}
@@ -245,6 +246,8 @@ def test_fuzz_every_operation(trained_model: Path, model_env: dict[str, str], tm
     assert total >= 2000, summary
     assert summary["server_errors"] == 0, summary
     assert summary["slowest_s"] <= 5, summary
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log and "unhandled" not in log, log[-3000:]
     # every operation but the excluded ones was fuzzed, and the fuzzers got past authentication
     assert spec_ops - covered == {ids[i] for i in NOT_FUZZED}, sorted(spec_ops - covered)
     staff = results["staff"]

@@ -90,6 +90,10 @@ def test_former_500s_are_4xx(srv: BotServer) -> None:
         ("POST", f"/agent/tickets/{big}/done", b"", auth),
         ("POST", f"/agent/tickets/{10**30}/done", b"", auth),
         ("GET", f"/conversations/u1/messages?after={big}&token=x", b"", {}),
+        # a non-ASCII token (the schemathesis run found compare_digest raising on it)
+        ("GET", "/conversations/u1/messages?token=%C3%A9t%C3%A9", b"", {}),
+        ("GET", "/conversations/u1/events?token=%E4%BB%A4%E7%89%8C", b"", {}),
+        ("GET", "/handoffs", b"", {"authorization": b"Bearer \xe9t\xe9"}),
         ("POST", "/agent/status", b'{"status": ' + b"[" * 3000 + b"]" * 3000 + b"}", auth),
         ("GET", "/static/", b"", {}),
         ("GET", "/static/%00", b"", {}),
@@ -417,7 +421,8 @@ def test_verified_customer_identity(trained_model: Path, model_env: dict[str, st
         good = sign_identity(secret, "c1001", int(time.time()) + 600)
         expired = sign_identity(secret, "c1001", int(time.time()) - 5)
         forged = sign_identity("guess", "c1001", int(time.time()) + 600)
-        for bad in (expired, forged, "c1001.1.zz", "x" * 300):
+        # "²" is a digit for str.isdigit but not for int(); "é" in the signature is non-ASCII for compare_digest
+        for bad in (expired, forged, "c1001.1.zz", "x" * 300, "c1001.²³.ab", good[:-1] + "é"):
             assert httpx.post(base + "/conversations", json={"identity": bad}).status_code == 401
         start = httpx.post(base + "/conversations", json={"identity": good}).json()
         assert start["sender_id"] == "cust-c1001" and start["customer"] is True

@@ -81,7 +81,12 @@ def sign_identity(secret: str, customer_id: str, expires_at: int) -> str:
 
 
 def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two texts (``compare_digest`` refuses non-ASCII ``str``: compare bytes)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 @dataclass
@@ -120,10 +125,11 @@ class ConversationAuth:
         if not isinstance(token, str) or len(token) > 200 or token.count(".") < 2:
             raise AuthError("identity must be '<customer_id>.<expires_unix>.<hmac>'")
         customer_id, expires, mac = token.rsplit(".", 2)
-        if not _CUSTOMER_ID.fullmatch(customer_id) or not expires.isdigit() or len(expires) > 12:
+        if not _CUSTOMER_ID.fullmatch(customer_id) or not (expires.isascii() and expires.isdigit()) \
+                or len(expires) > 12:
             raise AuthError("identity must be '<customer_id>.<expires_unix>.<hmac>'")
         expected = sign_identity(self.identity_secret, customer_id, int(expires)).rsplit(".", 1)[1]
-        if not hmac.compare_digest(expected, mac.lower()):
+        if not _same(expected, mac.lower()):
             raise AuthError("identity signature is invalid")
         now = time.time() if now is None else now
         if int(expires) < now:
@@ -164,7 +170,7 @@ class ConversationAuth:
     def authorized(self, request: Request) -> bool:
         """The request carries the API token."""
         given = bearer(request)
-        return bool(given) and secrets.compare_digest(given, self.token)
+        return bool(given) and _same(given, self.token)
 
     def may_read(self, request: Request, sender_id: str) -> bool:
         """Conversation token (``?token=`` / ``X-Conversation-Token``), the bound customer's identity or API token."""
