@@ -303,7 +303,8 @@ def test_kill_9_instance_a_under_traffic(pair: tuple[BotServer, BotServer], hsto
     assert x_chats, "agent X (on A) kept the chats right after the kill: the grace period has not passed"
 
     async def reconnect(sender: str) -> None:
-        async with websockets.connect(f"{b.ws_base}/webhooks/websocket?sender={sender}&token={tokens[sender]}") as ws:
+        async with websockets.connect(f"{b.ws_base}/webhooks/websocket?sender={sender}",
+                                      additional_headers={"X-Conversation-Token": tokens[sender]}) as ws:
             assert json.loads(await ws.recv())["type"] == "session"
             await ws.send(json.dumps({"type": "message", "text": "我换了网络"}))
             acked[sender].append((await recv_until(ws, lambda f: f["type"] == "ack"))[-1]["event_id"])

@@ -84,6 +84,7 @@ def test_customer_cannot_read_another_conversation(srv: BotServer) -> None:
 
     async def sneak() -> tuple[str, int | None]:
         async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender=alice-1") as ws:
+            await ws.send(json.dumps({"type": "message", "text": "余额多少"}))  # no auth frame first
             frame = json.loads(await ws.recv())
             try:
                 await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT)

@@ -52,8 +52,9 @@ async def ws_send(srv: BotServer, sender: str, frame: dict[str, Any], replies: l
                   ) -> dict[str, Any]:
     """Open the customer's socket, send one frame, return the first ack (or error) frame; with ``replies``,
     also wait for the first bot frame after the ack and collect it there."""
-    query = f"sender={sender}" + (f"&token={CONVERSATION_TOKENS[sender]}" if sender in CONVERSATION_TOKENS else "")
-    async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?{query}") as ws:
+    async with websockets.connect(f"{srv.ws_base}/webhooks/websocket?sender={sender}") as ws:
+        if sender in CONVERSATION_TOKENS:  # the token goes in a first frame, never in the URL
+            await ws.send(json.dumps({"type": "auth", "token": CONVERSATION_TOKENS[sender]}))
         session = json.loads(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
         assert session["type"] == "session", session
         if session.get("token"):

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -408,6 +409,51 @@ def test_conversations_need_their_token_or_identity(srv: BotServer) -> None:
     # customer ids are reserved for a signed identity
     r = httpx.post(base + "/webhooks/rest/webhook", json={"sender": "cust-12345", "message": "你好"})
     assert r.status_code in (400, 403)
+    # the websocket takes the token in a first frame or a header, never in the URL (proxies log URLs)
+    got = asyncio.run(_socket_auth(srv.ws_base, victim, new, token))
+    assert got["url"][0]["type"] == "error" and "never in the URL" in got["url"][0]["message"]
+    assert got["url"][1:] == (4400, "credentials in the URL")
+    for how in ("frame", "header", "bearer"):
+        assert got[how]["type"] == "session" and got[how]["sender"] == victim and "token" not in got[how], how
+    assert got["frame_reply"]["type"] == "ack"
+    assert got["wrong"][0]["type"] == "error" and got["wrong"][1] == 4401
+    log = (srv.data_dir / "server.log").read_text(errors="replace")
+    assert new not in log
+
+
+async def _closed(ws) -> tuple[dict, int | None, str | None]:  # type: ignore[no-untyped-def]
+    """The error frame of a refused socket, then its close code and reason."""
+    import websockets
+
+    err = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    try:
+        await asyncio.wait_for(ws.recv(), 30)
+    except websockets.ConnectionClosed as exc:
+        return err, exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else None
+    return err, None, None
+
+
+async def _socket_auth(ws_base: str, sender: str, token: str, old_token: str) -> dict[str, Any]:
+    """Re-open ``sender``'s conversation over the websocket: token in the URL, in a first frame, in headers."""
+    import websockets
+
+    url = f"{ws_base}/webhooks/websocket?sender={sender}"
+    out: dict[str, Any] = {}
+    async with websockets.connect(url + f"&token={token}") as ws:
+        out["url"] = await _closed(ws)
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        await ws.send(json.dumps({"type": "message", "text": "你好", "message_id": "m-auth-frame"}))
+        out["frame"] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        out["frame_reply"] = json.loads(await asyncio.wait_for(ws.recv(), 60))
+    async with websockets.connect(url, additional_headers={"X-Conversation-Token": token}) as ws:
+        out["header"] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        out["bearer"] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": old_token}))  # rotated out
+        out["wrong"] = await _closed(ws)
+    return out
 
 
 def test_verified_customer_identity(trained_model: Path, model_env: dict[str, str], tmp_path: Path) -> None:
@@ -441,5 +487,22 @@ def test_verified_customer_identity(trained_model: Path, model_env: dict[str, st
         assert r.status_code == 200
         assert not any((m.get("custom") or {}).get("type") == "otp" for m in r.json())
         assert any("登录" in (m.get("text") or "") for m in r.json())
+
+        # over the websocket the identity goes in the first frame (never the URL); without it: refused
+        async def socket_identity() -> tuple[dict, tuple]:
+            import websockets
+
+            url = f"{srv.ws_base}/webhooks/websocket?sender=cust-c1001"
+            async with websockets.connect(url) as ws:
+                await ws.send(json.dumps({"type": "auth", "identity": good}))
+                session = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            async with websockets.connect(url) as ws:
+                await ws.send(json.dumps({"type": "auth", "identity": other}))
+                refused = await _closed(ws)
+            return session, refused
+
+        session, refused = asyncio.run(socket_identity())
+        assert session["type"] == "session" and session["sender"] == "cust-c1001" and session["customer"] is True
+        assert refused[1] == 4403
     finally:
         srv.stop()

@@ -77,11 +77,9 @@ export function setConn(state) {
 export function connect() {
   reconnectTimer = null;
   setConn("connecting");
-  var token = conversationToken();
+  // only the sender id goes into the URL (proxies log URLs): the token and the identity go in a first frame
   var url = (location.protocol === "https:" ? "wss" : "ws") + "://" + location.host +
-    "/webhooks/websocket?sender=" + encodeURIComponent(SENDER) +
-    (token ? "&token=" + encodeURIComponent(token) : "") +
-    (IDENTITY ? "&identity=" + encodeURIComponent(IDENTITY) : "");
+    "/webhooks/websocket?sender=" + encodeURIComponent(SENDER);
   var sock;
   try { sock = new WebSocket(url); } catch (e) { scheduleReconnect(); return; }
   ws = sock;
@@ -90,7 +88,15 @@ export function connect() {
     retry = 0;
     everOpened = true;
     setConn("open");
-    // unacknowledged messages first, with their ids: the server stores each id once
+    // who we are, before anything else (a conversation that needs no proof yet ignores it)
+    var token = conversationToken();
+    if (token || IDENTITY) {
+      var auth = { type: "auth" };
+      if (token) auth.token = token;
+      if (IDENTITY) auth.identity = IDENTITY;
+      sock.send(JSON.stringify(auth));
+    }
+    // unacknowledged messages next, with their ids: the server stores each id once
     unacked.forEach(function (u) { sock.send(JSON.stringify(u.frame)); });
     while (outbox.length && sock.readyState === WebSocket.OPEN) sock.send(outbox.shift());
     if (pingTimer) window.clearInterval(pingTimer);
