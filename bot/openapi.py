@@ -25,6 +25,11 @@ from .inputs import MAX_ID
 
 Text64 = Field(min_length=1, max_length=64)
 SENDER_PATTERN = r"^[A-Za-z0-9_.@:\-]{1,64}$"
+#: what the handlers accept as a message text (bot.inputs.text_problem): no control characters but tab and
+#: line breaks, not U+FFFE/U+FFFF, and something besides blanks (lone surrogates can't be written here)
+_OK_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]"
+PLAIN_TEXT = rf"^{_OK_CHAR}*[^\s\x00-\x1f\x7f-\x9f\ufffe\uffff]{_OK_CHAR}*$"
+PLAIN_OR_EMPTY = rf"^{_OK_CHAR}*$"
 
 
 class _Model(BaseModel):
@@ -44,7 +49,7 @@ class ErrorBody(BaseModel):
 class ParseRequest(_Model):
     """``POST /model/parse``."""
 
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=2000, pattern=PLAIN_TEXT)
     message_id: str | None = Field(default=None, max_length=64)
 
 
@@ -52,7 +57,7 @@ class WebhookRequest(_Model):
     """``POST /webhooks/rest/webhook`` (Rasa's REST channel)."""
 
     sender: str = Field(pattern=SENDER_PATTERN)
-    message: str = Field(min_length=1, max_length=2000)
+    message: str = Field(min_length=1, max_length=2000, pattern=PLAIN_TEXT)
     metadata: dict[str, Any] | None = None
     identity: str | None = Field(default=None, max_length=200, description="signed customer identity")
     token: str | None = Field(default=None, max_length=64, description="the conversation token")
@@ -82,7 +87,7 @@ class StatusRequest(_Model):
 class TextRequest(_Model):
     """A text an agent sends or notes (replies, notes, lint)."""
 
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=4000, pattern=PLAIN_TEXT)
 
 
 class GuideRequest(_Model):
@@ -96,7 +101,7 @@ class TransferRequest(_Model):
 
     to_agent: int | None = Field(default=None, ge=0, le=MAX_ID)
     to_skill: str | None = Field(default=None, max_length=32)
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, max_length=1000, pattern=PLAIN_OR_EMPTY)
 
 
 class CloseRequest(_Model):
@@ -110,7 +115,7 @@ class TicketRequest(_Model):
 
     kind: Literal["callback", "result_notice"]
     due_at: float | None = Field(default=None, ge=0, le=1e11)
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(default="", max_length=2000, pattern=PLAIN_OR_EMPTY)
 
 
 class LabelRequest(_Model):
@@ -123,7 +128,7 @@ class PhraseRequest(_Model):
     """``POST /agent/phrases``."""
 
     code: str = Field(pattern=r"^/\S{1,31}$")
-    text: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=2000, pattern=PLAIN_TEXT)
     shared: bool = False
 
 

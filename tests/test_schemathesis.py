@@ -7,7 +7,8 @@ Three runs, each with the credentials its operations need, so the fuzzer reaches
 of a wall of 401s:
 
 - ``staff``: a supervisor's token (supervisors may do what agents and trainers do) on ``/agent``,
-  ``/supervisor`` and ``/trainer``;
+  ``/supervisor`` and ``/trainer``; ``staff_ending`` then the operations that end a chat for its holder
+  (close, return, going offline), so the others still find the seeded chats open;
 - ``bot_api``: the bank's API token on the bot's own API and the public pages;
 - ``customer``: a visitor's conversation token (``X-Conversation-Token``) on the customer REST channel.
 
@@ -41,6 +42,9 @@ OUT = ROOT / "test-output" / "schemathesis"
 NOT_FUZZED = {"post_logout", "post_start_job"}
 STAFF = r"^/(agent|supervisor|trainer)/"
 #: the customer's own operations (``/conversations/<sender>/events`` is the bank's, with the API token)
+#: staff operations that end a chat (closing, handing back to the bot, going offline): fuzzed after the others,
+#: so those find the seeded chats still open (a transfer keeps the chat open: it stays in the main run)
+ENDING = {"post_close", "post_give_back", "post_status"}
 CUSTOMER = r"^/(conversations$|conversations/\{sender\}/messages|webhooks/rest)"
 
 
@@ -56,6 +60,7 @@ class Seed:
     guides: list[str] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
     agents: list[int] = field(default_factory=list)
+    skills: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +77,8 @@ class Run:
     parameters: dict[str, str] = field(default_factory=dict)
     #: operation ids left out of this run besides NOT_FUZZED
     exclude_ops: set[str] = field(default_factory=set)
+    #: only these operation ids (instead of the path filters)
+    include_ops: set[str] = field(default_factory=set)
 
 
 def _toml_value(values: list[object]) -> str:
@@ -109,6 +116,8 @@ def _run(base: str, run: Run, op_of: Callable[[str, str], str | None], tmp: Path
         filters += ["--exclude-path-regex", run.exclude_regex]
     for op_id in sorted(NOT_FUZZED | run.exclude_ops):
         filters += ["--exclude-operation-id", op_id]
+    for op_id in sorted(run.include_ops):
+        filters += ["--include-operation-id", op_id]
     proc = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(_config(run, tmp / f"{run.name}.toml")),
          "run", base + "/openapi.json", "--url", base,
@@ -146,19 +155,24 @@ def _login(base: str, username: str, password: str) -> str:
 
 
 def _seed(base: str, sup: str) -> Seed:
-    """Chats the supervisor holds (and two waiting ones), a ticket, an intent correction and customer messages."""
+    """Chats the supervisor and a colleague hold (a supervisor may act on any assigned chat), two waiting ones,
+    a ticket, an intent correction and customer messages."""
     auth = {"authorization": f"Bearer {sup}"}
-    assert httpx.post(base + "/agent/status", json={"status": "online"}, headers=auth).status_code == 200
+    colleague = {"authorization": f"Bearer {_login(base, 'li.na', 'demo-agent-1')}"}
+    for who in (auth, colleague):
+        assert httpx.post(base + "/agent/status", json={"status": "online"}, headers=who).status_code == 200
     seed = Seed()
-    for i in range(7):  # the supervisor's capacity is 5: the last two wait in the queue
+    for i in range(12):  # capacity 5 each: the last two wait in the queue
         sender = f"fuzz-{i}"
         assert post_message(base, sender, "我的积分怎么兑换").status_code == 200
         assert post_message(base, sender, "转人工").status_code == 200
         seed.senders.append(sender)
     mine = wait_until(lambda: (c := httpx.get(base + "/agent/chats", headers=auth).json()) and len(c) >= 5 and c,
                       what="five chats assigned to the supervisor")
+    theirs = wait_until(lambda: (c := httpx.get(base + "/agent/chats", headers=colleague).json()) and len(c) >= 5
+                        and c, what="five chats assigned to the colleague")
     queued = httpx.get(base + "/agent/queue", headers=auth).json()
-    seed.chats = [c["id"] for c in mine] + [c["id"] for c in queued]
+    seed.chats = [c["id"] for c in mine + theirs] + [c["id"] for c in queued]
     first = next(m for m in mine[0]["messages"] if m["from"] == "customer")
     r = httpx.post(f"{base}/agent/messages/{first['event_id']}/label", json={"intent": "points_balance"},
                    headers=auth)
@@ -171,10 +185,8 @@ def _seed(base: str, sup: str) -> Seed:
     seed.events = [m["event_id"] for c in mine for m in c["messages"] if m.get("event_id")]
     seed.guides = [g["guide_id"] for g in httpx.get(base + "/agent/guides", headers=auth).json()][:20]
     seed.intents = list(httpx.get(base + "/agent/intents", headers=auth).json())
-    # a colleague online with room, so transfers and assignments can succeed
-    colleague = {"authorization": f"Bearer {_login(base, 'li.na', 'demo-agent-1')}"}
-    assert httpx.post(base + "/agent/status", json={"status": "online"}, headers=colleague).status_code == 200
     seed.agents = [a["id"] for a in httpx.get(base + "/agent/agents", headers=auth).json()]
+    seed.skills = sorted(httpx.get(base + "/agent/labels").json().get("skills", {}))
     return seed
 
 
@@ -203,13 +215,18 @@ def test_fuzz_every_operation(trained_model: Path, model_env: dict[str, str], tm
         assert r.status_code == 200, r.text
         ids_dicts: dict[str, list[object]] = {"chat_ids": list(seed.chats), "ticket_ids": list(seed.tickets),
                                               "event_ids": list(seed.events), "label_ids": list(seed.labels)}
+        staff_ids = {"dictionaries": {**ids_dicts, "senders": list(seed.senders), "guides": list(seed.guides),
+                                      "intents": list(seed.intents), "agents": list(seed.agents),
+                                      "skills": list(seed.skills)},
+                     "parameters": {"path.sid": "chat_ids", "path.tid": "ticket_ids", "path.event_id": "event_ids",
+                                    "path.lid": "label_ids", "query.sender": "senders", "body.guide_id": "guides",
+                                    "body.intent": "intents", "body.to_agent": "agents",
+                                    "body.to_skill": "skills"}}
         runs = [
-            Run("staff", {"Authorization": f"Bearer {sup}"}, include_regex=STAFF, examples=45,
-                dictionaries={**ids_dicts, "senders": list(seed.senders), "guides": list(seed.guides),
-                              "intents": list(seed.intents), "agents": list(seed.agents)},
-                parameters={"path.sid": "chat_ids", "path.tid": "ticket_ids", "path.event_id": "event_ids",
-                            "path.lid": "label_ids", "query.sender": "senders", "body.guide_id": "guides",
-                            "body.intent": "intents", "body.to_agent": "agents"}),
+            Run("staff", {"Authorization": f"Bearer {sup}"}, include_regex=STAFF, examples=45, exclude_ops=ENDING,
+                **staff_ids),  # type: ignore[arg-type]
+            Run("staff_ending", {"Authorization": f"Bearer {sup}"}, include_ops=ENDING, examples=45,
+                **staff_ids),  # type: ignore[arg-type]
             Run("bot_api", {"Authorization": f"Bearer {srv.token}"}, exclude_regex=STAFF, examples=80,
                 dictionaries={"senders": list(seed.senders)}, parameters={"path.sender": "senders"}),
             Run("customer", customer, include_regex=CUSTOMER, examples=100,
@@ -252,5 +269,6 @@ def test_fuzz_every_operation(trained_model: Path, model_env: dict[str, str], tm
     assert spec_ops - covered == {ids[i] for i in NOT_FUZZED}, sorted(spec_ops - covered)
     staff = results["staff"]
     assert int(staff["statuses"].get("401", 0)) < staff["requests"] * 0.05, staff["statuses"]
+    assert int(results["staff_ending"]["statuses"].get("401", 0)) == 0, results["staff_ending"]["statuses"]
     assert len(staff["operations_with_2xx"]) >= 25, staff["operations_with_2xx"]
     assert int(results["customer"]["statuses"].get("401", 0)) < results["customer"]["requests"] * 0.3
