@@ -98,6 +98,7 @@ class BotMessage(_Out):
     image: str | None = None
     buttons: list[Button] | None = None
     custom: JsonObject | None = Field(default=None, description="guide, handoff, survey, ticket, ... payloads")
+    event_id: int | None = Field(default=None, ge=0, description="the stored message's event id")
 
 
 class PolledMessage(_Out):

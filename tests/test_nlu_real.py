@@ -71,11 +71,26 @@ def test_long_messages_split_into_clauses_and_space_separated_requests() -> None
 
 def test_institution_gazetteer() -> None:
     m = find_institution("微信零钱怎么提现")
-    assert m is not None and (m.name, m.text, m.start) == ("微信", "微信零钱", 0)
+    assert m is not None and (m.name, m.text, m.start) == ("微信支付", "微信零钱", 0)
     m = find_institution("can you send money with venmo")
     assert m is not None and m.name == "Venmo"
     assert find_institution("我的信用卡账单") is None
     assert find_institution("wisely spent") is None  # ASCII aliases match whole words only
+    m = find_institution("weixin零钱怎么转出来")  # a Chinese character is a word boundary
+    assert m is not None and m.name == "微信支付"
+    assert find_institution("我的养老金到账没") is None  # a pension paid into our account is ours
+
+
+def test_gazetteer_is_one_list_with_unique_names() -> None:
+    """data/nlu/institutions.yml is the only list: every alias belongs to one entry."""
+    from bot.nlu.institutions import load_gazetteer
+
+    entries = load_gazetteer()
+    owners: dict[str, str] = {}
+    for e in entries:
+        for a in e.aliases:
+            assert owners.setdefault(a, e.name) == e.name, (a, owners[a], e.name)
+    assert len({e.name for e in entries}) == len(entries) >= 60
 
 
 def test_long_form_examples_with_example_category(tmp_path: Path) -> None:
@@ -138,9 +153,9 @@ def test_real_messages_with_the_trained_model(pipeline) -> None:  # type: ignore
     assert res[1]["intent"]["name"] == res[2]["intent"]["name"]
     assert res[1]["intent"]["name"] not in ("out_of_scope", "greet")
     inst = [e for e in res[3]["entities"] if e["entity"] == "institution"]
-    assert inst and inst[0]["value"] == "微信"
+    assert inst and inst[0]["value"] == "微信支付"
     if res[3]["intent"]["name"] == "out_of_scope":
-        assert res[3]["other_institution"] == {"name": "微信", "text": "微信零钱"}
+        assert res[3]["other_institution"] == {"name": "微信支付", "text": "微信零钱"}
     for r in res:
         assert r["topic_category"] is None or r["intent"]["name"] != "out_of_scope"
 

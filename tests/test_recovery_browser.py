@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, BotServer
+from .conftest import CHROMIUM, CHROMIUM_ARGS, BotServer, wait_until
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk); browser tests skipped",
@@ -103,3 +103,45 @@ def test_widget_resends_unacknowledged_messages_once(srv: BotServer, page: Page)
     expect(page.locator("body[data-conn=open]")).to_have_count(1)
     expect(page.locator("#messages .msg.user", has_text="谢谢")).to_have_count(1)
     assert [e["text"] for e in users(srv, sender)] == ["你好", "怎么查余额", "谢谢"]
+
+
+def bot_texts_after(srv: BotServer, sender: str, after: int) -> list[str]:
+    r = httpx.get(f"{srv.base}/conversations/{sender}/events", headers={"authorization": f"Bearer {srv.token}"})
+    assert r.status_code == 200, r.text
+    return [e["text"] for e in r.json()["events"] if e["id"] > after and e["type"] in ("bot", "agent")
+            and e.get("text")]
+
+
+def test_open_widget_shows_the_reply_recovered_after_a_restart(srv: BotServer, page: Page) -> None:
+    """A customer message stored just before a crash is answered by the restarted server while no socket is
+    open; the widget, still open, fetches what it missed on reconnect (no reload) and shows it once."""
+    from .test_recovery import crash_after_storing
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    sender = "wk-" + uuid.uuid4().hex[:10]
+    page.goto(f"{srv.base}/widget?sender={sender}")
+    expect(page.locator("body[data-conn=open]")).to_have_count(1)
+    type_message(page, "怎么查余额")
+    expect(page.locator("#messages .msg.user.pending")).to_have_count(0)
+    first = bot_texts_after(srv, sender, 0)
+    assert first
+    expect(page.locator("#messages .msg.bot", has_text=first[-1][:20]).last).to_be_visible()
+
+    srv.kill()
+    expect(page.locator("body[data-conn=open]")).to_have_count(0)
+    unanswered = crash_after_storing(srv, sender)  # the state a crash between storing and replying leaves
+    srv.start()  # the recovery answers it before /health answers: no socket is open to push it to
+    recovered = bot_texts_after(srv, sender, unanswered)
+    assert recovered, "the restart recovery answered the stored message"
+    text = recovered[0][:20]
+    before = sum(t[:20] == text for t in first)
+    expect(page.locator("body[data-conn=open]")).to_have_count(1)
+    # shown without a reload, exactly once more than before
+    expect(page.locator("#messages .msg", has_text=text)).to_have_count(before + 1)
+    # a later turn: the recovered reply is not shown again (pushes carry their event ids)
+    type_message(page, "谢谢")
+    later = wait_until(lambda: (t := bot_texts_after(srv, sender, unanswered)) and len(t) > len(recovered) and t,
+                       what="the reply to the later message")
+    expect(page.locator("#messages .msg", has_text=later[-1][:20]).last).to_be_visible()
+    expect(page.locator("#messages .msg", has_text=text)).to_have_count(before + 1 + sum(
+        t[:20] == text for t in later[len(recovered):]))

@@ -149,6 +149,14 @@ def payload_parse(text: str, known: set[str]) -> dict[str, Any] | None:
     }
 
 
+
+def stamp_event_ids(events: list[tuple[str, dict[str, Any]]], ids: list[int]) -> None:
+    """Give each stored bot message its event id (``event_id``): the channels deliver it, and a client that
+    missed a push (a reconnect, a restart) fetches what came after the last id it has, without duplicates."""
+    for (kind, data), event_id in zip(events, ids, strict=False):
+        if kind == "bot" and event_id:
+            data["event_id"] = event_id
+
 class Assistant:
     """Conversation runtime shared by every channel."""
 
@@ -204,7 +212,7 @@ class Assistant:
                     await on_stored(known)
                 stored = self.store.replies_after(sender_id, known)
                 replies = [{k: e[k] for k in ("text", "image", "buttons", "custom", "agent") if e.get(k)}
-                           | {"recipient_id": sender_id} for e in stored]
+                           | {"recipient_id": sender_id, "event_id": e["id"]} for e in stored]
                 return Turn(replies, known, {}, False, duplicate=True, kinds=[str(e["type"]) for e in stored])
             parse = payload_parse(text, self.payload_intents)
             if parse is None:
@@ -322,7 +330,7 @@ class Assistant:
             msg = self._render("utter_internal_error", state, {"buttons": [self._human_button(state)]})
             messages, events = [msg], [("error", {"where": "turn"}), ("bot", msg)]
         messages, events = self.finish_messages(state, messages, events)
-        self.store.save_turn(conv, events)
+        stamp_event_ids(events, self.store.save_turn(conv, events))
         return messages
 
     async def survey(self, sender_id: str, score: Any, reason: Any = None, comment: Any = None) -> list[dict[str, Any]]:
@@ -333,7 +341,7 @@ class Assistant:
             if conv.is_new:
                 raise InputError(f"no conversation with sender {sender_id!r}")
             messages, events = self._survey(conv, score, reason, comment)
-            self.store.save_turn(conv, events)
+            stamp_event_ids(events, self.store.save_turn(conv, events))
         for m in messages:
             m["recipient_id"] = sender_id
         await self.notify(sender_id, messages)

@@ -12,7 +12,7 @@ from typing import Any
 from handoff.interface import HandoffNotice, NoticeKind
 
 from ..nlu.entities import mask_sensitive
-from .assistant import Assistant
+from .assistant import Assistant, stamp_event_ids
 from .policy import Step
 from .state import HandoffStatus, StepKind
 
@@ -97,7 +97,7 @@ class AssistantBotLink:
                 events += [e for e in evs if e[0] != "bot"]
             state["last_bot_text"] = None  # a status notice is news, never a repeat
             messages, events = a.finish_messages(state, messages, events)
-            a.store.save_turn(conv, events)
+            stamp_event_ids(events, a.store.save_turn(conv, events))
         for m in messages:
             m["recipient_id"] = sender_id
         await a.notify(sender_id, messages)

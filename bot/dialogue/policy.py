@@ -253,10 +253,11 @@ class Policy:
             state["pending"] = LeaveMessagePending(kind="callback" if intent == "request_callback"
                                                    else "message").to_dict()
             return steps + [Step("utter", "utter_ask_leave_message")]
-        wants_human = intent == "request_human" or bool(HUMAN.search(t))
+        also = {m["name"] for m in parse.get("multi_intent") or []}
+        wants_human = intent == "request_human" or "request_human" in also or bool(HUMAN.search(t))
         if wants_human and not NEGATIVE_HUMAN.search(t):
             return steps + self._handoff(state, "asked")
-        if intent == "complaint":
+        if intent == "complaint" or "complaint" in also:
             if not soothed:
                 steps.append(Step("utter", "utter_soothe"))
             return steps + self._handoff(state, "complaint")

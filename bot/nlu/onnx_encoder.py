@@ -8,15 +8,17 @@ sentence embedding, so serving needs neither torch nor transformers.
 
 Heads are trained on the embeddings of the backend that serves them, so the int8 rounding is
 not a train/serve mismatch. Against torch fp32 the int8 graph keeps cosine >= 0.95 per sentence
-(typically ~0.98); the fp32 graph matches torch to >= 0.9999.
+(typically ~0.997); the fp32 graph matches torch to >= 0.9999.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
 
-ONNX_CACHE_VERSION = "1"
+ONNX_CACHE_VERSION = "2"
 _export_lock = threading.Lock()
 
 
@@ -87,7 +89,9 @@ def _export(src: Path, dest: Path) -> None:
 
     ids = torch.ones((2, 8), dtype=torch.long)
     mask = torch.ones((2, 8), dtype=torch.long)
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        # the tracer's notes on constant shapes don't apply: batch and sequence axes are dynamic
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             Pooled(bert), (ids, mask), str(dest), dynamo=False, opset_version=17,
             input_names=["input_ids", "attention_mask"], output_names=["embedding"],
@@ -97,10 +101,22 @@ def _export(src: Path, dest: Path) -> None:
 
 
 def _quantize(src: Path, dest: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul weights and the embedding table (Gather)."""
+    """Dynamic int8 quantisation of the MatMul weights and the embedding table (Gather), per channel.
+
+    Per-channel scales keep the embeddings at cosine ~0.997 to fp32 on ``data/test`` (per-tensor: ~0.990)
+    at the same speed and size.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
+    # onnxruntime logs a "consider pre-processing" hint on the root logger for every call
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gather"], per_channel=True)
+    finally:
+        root.setLevel(level)
 
 
 class OnnxEncoder(E5Text):

@@ -21,8 +21,10 @@ from ..inputs import text_problem
 from .data import CATEGORIES
 from .encoder import make_encoder
 from .entities import extract_entities, mask_sensitive
+from .institutions import find_institution
 from .language import detect_language
 from .model import CATEGORY_LABELS, NLUModel, featurize
+from .multi import MultiOptions, best_split, candidate_splits, is_request, looks_mixed
 from .normalize import clean_whitespace, to_halfwidth, to_simplified
 
 RANKING_SIZE = 10
@@ -74,36 +76,6 @@ def split_clauses(text: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
-@dataclass
-class InstitutionMatch:
-    """Another institution or non-bank service named in a message."""
-
-    name: str
-    text: str
-    start: int
-    end: int
-
-
-def find_institution(simplified: str) -> InstitutionMatch | None:
-    """First gazetteer hit (longest alias first) in the simplified, half-width text."""
-    from .lexicon import INSTITUTIONS
-
-    low = simplified.lower()
-    best: InstitutionMatch | None = None
-    for name, aliases in INSTITUTIONS.items():
-        for alias in sorted(aliases, key=len, reverse=True):
-            pos = low.find(alias)
-            if pos < 0:
-                continue
-            if alias.isascii() and ((pos > 0 and low[pos - 1].isalnum()) or
-                                    (pos + len(alias) < len(low) and low[pos + len(alias)].isalnum())):
-                continue
-            if best is None or pos < best.start or (pos == best.start and len(alias) > best.end - best.start):
-                best = InstitutionMatch(name, simplified[pos : pos + len(alias)], pos, pos + len(alias))
-            break
-    return best
-
-
 class ParseInputError(ValueError):
     """The message can't be parsed (empty, too long, not text); the message says why."""
 
@@ -115,6 +87,8 @@ class ParseOptions:
     fallback_threshold: float = 0.3
     multi_intent_threshold: float = 0.6
     max_chars: int = 2000
+    #: the split search for two requests without a connector (:mod:`bot.nlu.multi`)
+    multi: MultiOptions = MultiOptions()
 
 
 def validate_text(text: Any, max_chars: int) -> str:
@@ -155,7 +129,9 @@ class NLUPipeline:
 
         path = Path(model_path) if model_path else resolve_model(settings)
         model = NLUModel.load(path)
-        encoder = make_encoder(settings.encoder_backend, settings.models_dir, settings.encoder_threads or None)
+        backend = settings.serve_encoder_backend or str(model.config.get("encoder", {}).get("backend") or "") \
+            or settings.encoder_backend
+        encoder = make_encoder(backend, settings.models_dir, settings.encoder_threads or None)
         threshold = settings.fallback_threshold
         if threshold is None:
             threshold = float(model.config.get("fallback_threshold", 0.3))
@@ -219,7 +195,47 @@ class NLUPipeline:
             if seg_rows:
                 res["multi_intent"] = self._multi(segs, probs, seg_rows)
             results.append(res)
+        self._split_search(clean, results, probs["intent"][: len(clean)])
         return results
+
+    def _split_search(self, texts: list[str], results: list[dict[str, Any]], p_whole: np.ndarray) -> None:
+        """Find two requests without a connector in the messages whose prediction looks mixed
+        (one more encoder batch, for those messages only)."""
+        opts = self.options.multi
+        intents, cats = self.model.intents, self.model.intent_category
+        jobs: list[tuple[int, list[tuple[str, str]]]] = []
+        for i, text in enumerate(texts):
+            if results[i]["multi_intent"] or results[i]["fallback"]:
+                continue
+            if not looks_mixed(p_whole[i], intents, cats, opts):
+                continue
+            han = None
+            if " " not in text.strip():
+                from .tokenizer import tokenize
+
+                han = tokenize(text, "zh")
+            halves = candidate_splits(text, opts, han)
+            if halves:
+                jobs.append((i, halves))
+        if not jobs:
+            return
+        flat = [h for _, halves in jobs for pair in halves for h in pair]
+        p = self.model.predict(featurize(self.encoder, flat))["intent"]
+        cursor = 0
+        for i, halves in jobs:
+            n = len(halves)
+            block = p[cursor : cursor + 2 * n]
+            cursor += 2 * n
+            found = best_split(halves, block[0::2], block[1::2], intents, cats, opts, p_whole[i])
+            if found is None:
+                continue
+            k, left, cl, right, cr = found
+            results[i]["multi_intent"] = [
+                {"name": left, "confidence": round(cl, 4), "category": cats.get(left),
+                 "text": mask_sensitive(halves[k][0])},
+                {"name": right, "confidence": round(cr, 4), "category": cats.get(right),
+                 "text": mask_sensitive(halves[k][1])},
+            ]
 
     def _request_row(self, probs: dict[str, np.ndarray], row: int, clause_rows: list[int]) -> int:
         """The row that carries the request: the whole message, or for a long story the clause
@@ -324,7 +340,8 @@ class NLUPipeline:
             j = int(np.argmax(probs["intent"][r]))
             name, conf = self.model.intents[j], float(probs["intent"][r][j])
             cat = self.model.intent_category.get(name)
-            if cat is None or conf < self.options.multi_intent_threshold or name in seen:
+            if not is_request(name, self.model.intent_category) or conf < self.options.multi_intent_threshold \
+                    or name in seen:
                 continue
             seen.add(name)
             found.append({"name": name, "confidence": round(conf, 4), "category": cat, "text": mask_sensitive(seg)})

@@ -9,7 +9,7 @@
  *   widget/session.js  sender id, bank-app identity, conversation token
  *   widget/dom.js      safe element building, page elements, scrolling, lightbox
  *   widget/render.js   messages, guide cards, survey, queue banner, typing indicators
- *   widget/api.js      REST: the earlier conversation
+ *   widget/api.js      REST: the earlier conversation, what a reconnect missed
  *   widget/socket.js   the websocket with reconnect and outbox
  */
 import { T, LANG } from "./widget/i18n.js";
@@ -19,7 +19,7 @@ import {
   chat, disableStale, hideAgentTyping, hideTyping, hooks, renderMessage, renderUser, showAgentTyping, showQueue,
   showTyping, systemNote, welcome
 } from "./widget/render.js";
-import { fetchHistory } from "./widget/api.js";
+import { fetchHistory, fetchMissed } from "./widget/api.js";
 import {
   acknowledged, connect, onFrames, sendMessage, sendNow, unackedMessages, wakeUp
 } from "./widget/socket.js";
@@ -32,6 +32,34 @@ function showUnacked(stored) {
   });
 }
 
+// the stored events this page shows (bot and agent messages carry their event id) and the newest id it knows:
+// after a reconnect it fetches what came later, so a reply written while it was away (e.g. by the server's
+// restart recovery) appears without a reload, and nothing is shown twice
+var shownIds = {};
+var lastEventId = 0;
+var sessions = 0;
+
+/** Remember event ``id``; false when it was already shown. */
+function remember(id) {
+  var n = Number(id);
+  if (!(n > 0)) return true;
+  if (n > lastEventId) lastEventId = n;
+  if (shownIds[n]) return false;
+  shownIds[n] = true;
+  return true;
+}
+
+/** After a reconnect: the bot and agent messages stored since the newest event this page knows. */
+function catchUp() {
+  var token = conversationToken();
+  fetchMissed(SENDER, token, lastEventId).then(function (list) {
+    list.forEach(function (m) {
+      if (!m || typeof m !== "object") return;
+      onFrame({ type: m.from === "agent" ? "agent" : "bot", message: m, agent: m.agent });
+    });
+  }).catch(function () { /* the next reconnect tries again */ });
+}
+
 /** Re-draw this browser's earlier conversation (the conversation token proves it is ours). */
 function restoreHistory() {
   var token = conversationToken();
@@ -41,6 +69,7 @@ function restoreHistory() {
     list.forEach(function (m) { if (m.from === "user" && m.message_id) stored[m.message_id] = true; });
     if (!list.length) { welcome(); showUnacked(stored); return; }
     list.forEach(function (m) {
+      remember(m.event_id);
       if (m.from === "user") {
         if (typeof m.text === "string" && m.text) renderUser(m.text, false);
       } else {
@@ -81,6 +110,8 @@ function drainBotQueue() {
 
 function onFrame(frame) {
   if (!frame || typeof frame !== "object") return;
+  if ((frame.type === "bot" || frame.type === "agent") && frame.message && typeof frame.message === "object" &&
+      !remember(frame.message.event_id)) return; // already shown (pushed, then fetched after a reconnect)
   switch (frame.type) {
     case "bot":
       botQueue.push(frame.message);
@@ -106,6 +137,7 @@ function onFrame(frame) {
         });
       }
       if (!pending && typeof frame.message_id !== "string") pending = $messages.querySelector(".msg.user.pending");
+      remember(frame.event_id);
       if (pending) {
         pending.classList.remove("pending");
         if (frame.event_id !== undefined) pending.dataset.eventId = str(frame.event_id);
@@ -116,6 +148,8 @@ function onFrame(frame) {
       if (frame.token) {
         saveConversationToken(str(frame.token));
       }
+      sessions += 1;
+      if (sessions > 1) catchUp(); // a reconnect: pushes made while the socket was down never arrived
       break;
     case "error":
       hideTyping();
