@@ -44,6 +44,9 @@ class Settings:
     #: Encoder backend for serving; empty (default): the backend the model was trained with (its
     #: ``model.json``), so the heads see the embeddings they were trained on.
     serve_encoder_backend: str = ""
+    #: Encoder outputs kept for repeated texts (greetings, "转人工", ...); only texts the model was
+    #: trained on are cached, never what a customer wrote about themselves. 0 turns the cache off.
+    encoder_cache_size: int = 4096
     #: Threads for the encoder (0 = library default).
     encoder_threads: int = 0
     #: Below this intent confidence the message is treated as out of scope (fallback).

@@ -106,3 +106,27 @@ def test_onnx_backends_agree_with_torch_within_tolerance(torch_encoder: E5Encode
     assert (single * int8).sum(1).min() >= 0.98
     # different texts stay different
     assert float(int8[0] @ int8[3]) < 0.95
+
+
+def test_serve_cache_keeps_only_trained_texts_and_stays_bounded(models_dir: Path) -> None:
+    """The serving cache reuses embeddings of known texts only, returns the encoder's vectors, drops the
+    least recently used entry at its bound, and never stores a customer's own words."""
+    from bot.nlu.encoder import make_encoder
+    from bot.nlu.serve_cache import ServeCache, known_keys
+
+    enc = make_encoder("onnx", models_dir)
+    known = known_keys(["你好", "转人工", "thanks"])
+    cache = ServeCache(enc, known, size=2)
+    private = "我叫张三 卡号末四位7890 帮我查余额"
+    first = cache.encode(["你好", private])
+    assert len(cache) == 1 and cache.misses == 2 and cache.hits == 0
+    again = cache.encode(["你好", private])
+    assert cache.hits == 1 and cache.misses == 3
+    assert np.array_equal(first[0], again[0])  # the cached row
+    # dynamic int8 scales activations per batch: the private text, encoded alone now, moves a little
+    assert float(first[1] @ again[1]) >= 0.98 and float(again[0] @ enc.encode(["你好"])[0]) >= 0.98
+    cache.encode(["转人工"])
+    cache.encode(["thanks"])
+    assert len(cache) == 2 and not cache.admits(private)
+    cache.encode(["你好"])  # evicted as least recently used: encoded again
+    assert cache.misses == 6

@@ -28,7 +28,7 @@ def test_mixed_needs_a_second_request_with_some_mass() -> None:
 
 
 def test_candidates_at_word_boundaries_with_two_words_per_half() -> None:
-    opts = MultiOptions()
+    opts = MultiOptions(max_cuts=0)
     assert candidate_splits("check my balance send money", opts) == [
         ("check my", "balance send money"), ("check my balance", "send money")]
     assert candidate_splits("balance please", opts) == []
@@ -36,6 +36,8 @@ def test_candidates_at_word_boundaries_with_two_words_per_half() -> None:
     han = candidate_splits("查余额转账给妈妈", opts, ["查", "余额", "转账", "给", "妈妈"])
     assert ("查余额", "转账给妈妈") in han and all(len(a) >= 2 and len(b) >= 2 for a, b in han)
     assert candidate_splits("查余额", opts, None) == []
+    central = candidate_splits("a1 b2 c3 d4 e5 f6 g7 h8 i9 j10", MultiOptions(max_cuts=2))
+    assert central == [("a1 b2 c3 d4 e5", "f6 g7 h8 i9 j10"), ("a1 b2 c3 d4 e5 f6", "g7 h8 i9 j10")]
 
 
 def test_best_split_takes_the_most_confident_weaker_half() -> None:

@@ -35,6 +35,7 @@ from .heads import (
 )
 from .language import detect_language
 from .normalize import normalize
+from .serve_cache import known_keys
 from .tokenizer import tokenize
 
 NONE_CATEGORY = "none"
@@ -97,6 +98,8 @@ class NLUModel:
         self.care_net = care_net
         self.config = config
         self.metadata = metadata
+        #: keys of the normalised training texts (:mod:`bot.nlu.serve_cache` admits only these)
+        self.known_texts: np.ndarray | None = None
         # category index of each intent, -1 for meta intents
         self._intent_cat_idx = np.array(
             [CATEGORY_LABELS.index(intent_category.get(i) or NONE_CATEGORY) for i in intents]
@@ -194,7 +197,9 @@ class NLUModel:
             "validation": {"accuracy": val_acc, "temperatures": temps, "care": care_val},
             "versions": _versions(),
         }
-        return cls(intents, intent_category, net, care_net, config, metadata)
+        model = cls(intents, intent_category, net, care_net, config, metadata)
+        model.known_texts = known_keys(f.texts)
+        return model
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, extra_metadata: dict[str, Any] | None = None) -> Path:
@@ -205,6 +210,8 @@ class NLUModel:
         if self.care_net is not None:
             torch.save(self.care_net.state_dict(), out / "care.pt")
         (out / "model.json").write_text(json.dumps(self.config, ensure_ascii=False, indent=2))
+        if self.known_texts is not None:
+            np.save(out / "known_texts.npy", self.known_texts)
         self.metadata.update(extra_metadata or {})
         (out / "metadata.json").write_text(json.dumps(self.metadata, ensure_ascii=False, indent=2))
         return out
@@ -232,7 +239,10 @@ class NLUModel:
             care_net = HeadNet(dim, [HeadSpec("care", len(config["care_labels"]), "sigmoid")], cfg)
             care_net.load_state_dict(torch.load(p / "care.pt", weights_only=True))
             care_net.eval()
-        return cls(intents, config["intent_category"], net, care_net, config, metadata)
+        model = cls(intents, config["intent_category"], net, care_net, config, metadata)
+        if (p / "known_texts.npy").is_file():
+            model.known_texts = np.load(p / "known_texts.npy", allow_pickle=False)
+        return model
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()

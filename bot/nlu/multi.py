@@ -40,6 +40,9 @@ class MultiOptions:
     whole_rank: int = 3
     #: each half has at least this many words (space-separated) or characters (Chinese)
     min_half: int = 2
+    #: at most this many cuts are scored, the ones nearest the middle (0: all); two requests in one
+    #: message split near the middle, and each cut costs two encoder rows
+    max_cuts: int = 4
     #: longest message searched, in words (space-separated) or characters (Chinese without spaces)
     max_words: int = 16
     max_han_chars: int = 24
@@ -72,7 +75,7 @@ def candidate_splits(text: str, opts: MultiOptions, han_words: Sequence[str] | N
         if len(words) > opts.max_words:
             return []
         cuts = range(opts.min_half, len(words) - opts.min_half + 1)
-        return [(" ".join(words[:k]), " ".join(words[k:])) for k in cuts]
+        return _central([(" ".join(words[:k]), " ".join(words[k:])) for k in cuts], opts.max_cuts)
     if han_words is None or len(text) > opts.max_han_chars or not _HAN.search(text):
         return []
     out: list[tuple[str, str]] = []
@@ -83,7 +86,15 @@ def candidate_splits(text: str, opts: MultiOptions, han_words: Sequence[str] | N
         left, right = text[:cut], text[cut:]
         if len(left) >= opts.min_half and len(right) >= opts.min_half:
             out.append((left, right))
-    return out
+    return _central(out, opts.max_cuts)
+
+
+def _central(cuts: list[tuple[str, str]], most: int) -> list[tuple[str, str]]:
+    """The ``most`` cuts nearest the middle of the message, in their order (all when ``most`` is 0)."""
+    if not most or len(cuts) <= most:
+        return cuts
+    keep = set(sorted(range(len(cuts)), key=lambda i: abs(len(cuts[i][0]) - len(cuts[i][1])))[:most])
+    return [c for i, c in enumerate(cuts) if i in keep]
 
 
 def best_split(

@@ -26,6 +26,7 @@ from .language import detect_language
 from .model import CATEGORY_LABELS, NLUModel, featurize
 from .multi import MultiOptions, best_split, candidate_splits, is_request, looks_mixed
 from .normalize import clean_whitespace, to_halfwidth, to_simplified
+from .serve_cache import ServeCache
 
 RANKING_SIZE = 10
 #: most clauses of one message scored separately (bounds the work a maximum-length message causes)
@@ -132,6 +133,8 @@ class NLUPipeline:
         backend = settings.serve_encoder_backend or str(model.config.get("encoder", {}).get("backend") or "") \
             or settings.encoder_backend
         encoder = make_encoder(backend, settings.models_dir, settings.encoder_threads or None)
+        if settings.encoder_cache_size > 0 and model.known_texts is not None:
+            encoder = ServeCache(encoder, model.known_texts, settings.encoder_cache_size)
         threshold = settings.fallback_threshold
         if threshold is None:
             threshold = float(model.config.get("fallback_threshold", 0.3))
