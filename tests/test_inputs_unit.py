@@ -193,7 +193,7 @@ def test_batcher_isolates_a_failing_item(pipeline) -> None:  # type: ignore[no-u
         await asyncio.sleep(0)
         # an item that got past the edge (as before the edge check): queued directly
         bad: asyncio.Future = loop.create_future()
-        batcher._pending.append(("坏\ud800消息", bad))
+        batcher._lane._pending.append(("坏\ud800消息", bad))
         good = [loop.create_task(batcher.parse(f"查一下余额{i}")) for i in range(10)]
         await blocker
         results = await asyncio.gather(*good, return_exceptions=True)
@@ -206,6 +206,29 @@ def test_batcher_isolates_a_failing_item(pipeline) -> None:  # type: ignore[no-u
     results = asyncio.run(scenario())
     assert all(isinstance(r, dict) and r["intent"]["name"] for r in results[:10]), results
     assert isinstance(results[10], ParseInputError)
+
+
+def test_long_messages_have_their_own_lane(pipeline) -> None:  # type: ignore[no-untyped-def]
+    """An ordinary message is answered while someone else's maximum-length story is still being parsed."""
+    from bot.channels.batching import ParseBatcher
+
+    assert pipeline.encoder.thread_safe  # the default ONNX encoder runs both lanes side by side
+    story = ("我想问一下我的信用卡账单为什么这个月多了一笔钱，还有上个月的还款有没有到账，" * 60)[:2000]
+
+    async def scenario() -> tuple[str, dict, dict]:
+        batcher = ParseBatcher(pipeline, ThreadPoolExecutor(max_workers=1),
+                               long_executor=ThreadPoolExecutor(max_workers=1))
+        loop = asyncio.get_running_loop()
+        long_task = loop.create_task(batcher.parse(story))
+        await asyncio.sleep(0)
+        short_task = loop.create_task(batcher.parse("查一下余额"))
+        done, _ = await asyncio.wait({long_task, short_task}, return_when=asyncio.FIRST_COMPLETED)
+        first = "short" if short_task in done else "long"
+        return first, await short_task, await long_task
+
+    first, short, long = asyncio.run(scenario())
+    assert first == "short"
+    assert short["intent"]["name"] == "check_balance" and long["intent"]["name"] != "out_of_scope"
 
 
 def test_encoder_input_is_capped_at_512_tokens() -> None:

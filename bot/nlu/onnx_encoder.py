@@ -123,6 +123,8 @@ class OnnxEncoder(E5Text):
     """Mean-pooled, L2-normalised e5 embeddings on ONNX Runtime (int8 by default)."""
 
     dim = 384
+    #: ONNX Runtime sessions may be run from several threads at once
+    thread_safe = True
 
     def __init__(self, models_dir: str | Path, num_threads: int | None = None, precision: str = "int8") -> None:
         """Load (exporting on first use) the ONNX encoder cached under ``models_dir``."""
