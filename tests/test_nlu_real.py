@@ -66,6 +66,12 @@ def test_long_messages_split_into_clauses_and_space_separated_requests() -> None
     clauses = split_clauses(story)
     assert clauses[-1] == "这个要怎么弄" and len(clauses) == 5
     assert split_clauses("查余额") == []
+    # a maximum-length message is scored on at most MAX_SEGMENTS pieces, and its last clause is among them
+    from bot.nlu.pipeline import MAX_SEGMENTS
+
+    long_story = ("我想问一下我的账单为什么多了一笔钱，还有上个月的还款有没有到账，" * 60)[:1990] + "，最后帮我查余额"
+    assert 1 < len(split_clauses(long_story)) <= MAX_SEGMENTS and split_clauses(long_story)[-1] == "最后帮我查余额"
+    assert 1 < len(split_segments(long_story)) <= MAX_SEGMENTS
     assert split_segments("查一下账单 分期手续费多少") == ["查一下账单", "分期手续费多少"]
 
 

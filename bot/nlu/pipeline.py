@@ -74,6 +74,9 @@ def split_clauses(text: str) -> list[str]:
         return []
     parts = [p.strip() for p in _CLAUSE_SPLIT.split(text)]
     parts = [p for p in parts if len(p) >= 2]
+    if len(parts) > MAX_SEGMENTS:
+        # the opening (who, what happened) and the end, where a story's request usually is
+        parts = parts[:2] + parts[-(MAX_SEGMENTS - 2):]
     return parts if len(parts) > 1 else []
 
 
@@ -111,7 +114,7 @@ def validate_text(text: Any, max_chars: int) -> str:
 def split_segments(text: str) -> list[str]:
     """Clauses of a message that may ask several things (``...，还有...``)."""
     parts = [p.strip(" ，,、") for p in _SEGMENT_SPLIT.split(text)]
-    return [p for p in parts if len(p) >= 2]
+    return [p for p in parts if len(p) >= 2][:MAX_SEGMENTS]
 
 
 class NLUPipeline:
