@@ -261,7 +261,9 @@ class Policy:
             if not soothed:
                 steps.append(Step("utter", "utter_soothe"))
             return steps + self._handoff(state, "complaint")
-        if distress >= self.config.distress_handoff:
+        if distress >= self.config.distress_handoff and "still_not_working" not in fired:
+            # "还是不行" after a guide sounds upset, but the repair ladder owns that turn: one step at a
+            # time first, then a person (with the soothing above)
             return steps + self._handoff(state, "distress")
 
         pending = state.get("pending") or {}
