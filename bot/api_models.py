@@ -230,8 +230,8 @@ class Urgency(_Out):
     reasons: list[str]
 
 
-class ChatSummary(_Out):
-    """A chat as listed in queues (no transcript): state, times, care flags, display name, preview."""
+class _ChatBase(_Out):
+    """What every view of a handed-off chat has: its id, customer, state, routing and creation time."""
 
     id: int
     sender_id: str
@@ -241,6 +241,11 @@ class ChatSummary(_Out):
     reason: str | None
     agent_id: int | None
     created_at: float
+
+
+class ChatSummary(_ChatBase):
+    """A chat as listed in queues (no transcript): state, times, care flags, display name, preview."""
+
     queued_at: float | None
     assigned_at: float | None
     closed_at: float | None
@@ -283,17 +288,9 @@ class ChatMessage(_Out):
     agent: str | None = None
 
 
-class Chat(_Out):
+class Chat(_ChatBase):
     """A chat with its context package and masked messages."""
 
-    id: int
-    sender_id: str
-    status: Literal["queued", "assigned", "closed", "returned"]
-    skill: str | None
-    priority: str | None
-    reason: str | None
-    agent_id: int | None
-    created_at: float
     wait_seconds: float
     context: JsonObject
     customer_name: str
