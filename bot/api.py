@@ -3,6 +3,7 @@ reads for the bank's systems (API token), and the supervisors' service report (a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -112,9 +113,12 @@ def api_blueprint(nlu: NLUPipeline, parse_text: ParseText, store: TrackerStore, 
                 window = Window.from_dates(request.args.get("from"), request.args.get("to"))
         except ValueError as exc:
             return error(400, f"bad report parameters: {exc}")
-        report = compute(store, window, handoff.store)
+        # the queries and the charts take a while on a big window: off the event loop, so chats don't wait
+        report = await asyncio.to_thread(compute, store, window, handoff.store)
         if fmt == "json":
             return json_response(report, dumps=dumps)
-        return html_response(render_html(report, charts(report, lang), lang, stylesheet=REPORT_CSS_URL))
+        page = await asyncio.to_thread(lambda: render_html(report, charts(report, lang), lang,
+                                                           stylesheet=REPORT_CSS_URL))
+        return html_response(page)
 
     return bp
