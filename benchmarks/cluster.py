@@ -29,6 +29,8 @@ import time
 import uuid
 from pathlib import Path
 
+from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card",
             "现在美元汇率多少", "转账手续费怎么收", "有什么优惠活动", "谢谢", "网点几点关门"]
@@ -38,13 +40,6 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -197,7 +192,7 @@ async def many_sockets(bases: list[str], procs: list[subprocess.Popen[bytes]], c
     """Open ``connections`` websockets over the instances, hold them, ``senders`` of them chat meanwhile."""
     import websockets
 
-    before = sum(_rss_mb(p.pid) for p in procs)
+    before = sum(rss_mb(p.pid) for p in procs)
     socks = []
     for i in range(connections):
         base = bases[i % len(bases)].replace("http", "ws")
@@ -205,7 +200,7 @@ async def many_sockets(bases: list[str], procs: list[subprocess.Popen[bytes]], c
                                       open_timeout=60, ping_interval=None)
         await ws.recv()
         socks.append(ws)
-    opened = sum(_rss_mb(p.pid) for p in procs)
+    opened = sum(rss_mb(p.pid) for p in procs)
     lat: list[float] = []
     stop = time.monotonic() + hold
 
@@ -226,7 +221,7 @@ async def many_sockets(bases: list[str], procs: list[subprocess.Popen[bytes]], c
             await asyncio.sleep(1.0)
 
     await asyncio.gather(*(sender(socks[k * (connections // senders)], k) for k in range(senders)))
-    after = sum(_rss_mb(p.pid) for p in procs)
+    after = sum(rss_mb(p.pid) for p in procs)
     for ws in socks:
         await ws.close()
     return {"connections": connections, "hold_s": hold, "senders": senders, "messages": len(lat),

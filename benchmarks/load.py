@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card",
             "现在美元汇率多少", "我的卡丢了", "转账手续费怎么收", "有什么优惠活动", "谢谢", "what's my credit limit",
@@ -34,10 +36,7 @@ def _port() -> int:
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(rss_mb(pid), 1)
 
 
 def _pct(values: list[float], q: float) -> float | None:

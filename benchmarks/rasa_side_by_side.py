@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,23 +59,6 @@ def wait(url: str, limit: float = 300) -> float:
             pass
         time.sleep(0.2)
     raise TimeoutError(url)
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB (Linux ``/proc``)."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.is_file():
-        pids += [int(c) for c in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total / 1024, 1)
 
 
 def make_project(dest: Path, epochs: int) -> None:
@@ -243,8 +227,8 @@ def main() -> int:  # noqa: C901 - a linear script
         bankbot_proc = procs[-1]
         wait(f"http://127.0.0.1:{a_port}/health")
         time.sleep(2)
-        report["rasa"]["rss_mb_idle"] = rss_mb(rasa_proc.pid)
-        report["bankbot"]["rss_mb_idle"] = rss_mb(bankbot_proc.pid)
+        report["rasa"]["rss_mb_idle"] = round(rss_mb(rasa_proc.pid, with_children=True), 1)
+        report["bankbot"]["rss_mb_idle"] = round(rss_mb(bankbot_proc.pid, with_children=True), 1)
 
         # ---- accuracy + latency + throughput
         measured = () if args.interop_only else (("rasa", f"http://127.0.0.1:{r_port}"),
@@ -263,8 +247,8 @@ def main() -> int:  # noqa: C901 - a linear script
                 report[name][key] = round(asyncio.run(_throughput(base, n, args.messages, texts)), 1)
             report[name]["rest_customers"] = args.customers
         if measured:
-            report["rasa"]["rss_mb_after_load"] = rss_mb(rasa_proc.pid)
-            report["bankbot"]["rss_mb_after_load"] = rss_mb(bankbot_proc.pid)
+            report["rasa"]["rss_mb_after_load"] = round(rss_mb(rasa_proc.pid, with_children=True), 1)
+            report["bankbot"]["rss_mb_after_load"] = round(rss_mb(bankbot_proc.pid, with_children=True), 1)
         if args.baseline_model and not args.interop_only:
             lat_out = work / "parse_latency.json"
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / "parse_latency.py"), "--model",
