@@ -10,7 +10,11 @@ Confidences are calibrated by temperature scaling on a held-out slice of the tra
 from __future__ import annotations
 
 import math
+import os
+import threading
+import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +22,11 @@ import torch
 from torch import nn
 
 from .features import N_BUCKETS
+
+# Adagrad rebuilds the bag's sparse gradient without torch's invariant checks and says so once; the
+# gradient is torch's own, so the note is noise in the training log
+warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
+_init_lock = threading.Lock()
 
 
 @dataclass
@@ -39,7 +48,10 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 64
     lr: float = 2e-3
-    bag_lr: float = 1e-2
+    #: optimiser of the hashed n-gram table (row-sparse updates): ``sparse_adam`` or ``adagrad``
+    bag_optimizer: str = "adagrad"
+    #: learning rate of the n-gram table (``adagrad`` wants about 0.1)
+    bag_lr: float = 0.1
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
     seed: int = 42
@@ -61,7 +73,10 @@ class HeadNet(nn.Module):
         nn.init.normal_(self.bag.weight, std=0.05)
         self.register_buffer("emb_mean", torch.zeros(emb_dim))
         self.register_buffer("emb_std", torch.ones(emb_dim))
-        self.trunk = nn.Sequential(nn.Linear(emb_dim + cfg.bag_dim, cfg.hidden), nn.GELU(), nn.Dropout(cfg.dropout))
+        self.trunk = nn.Sequential(nn.Linear(emb_dim + cfg.bag_dim, cfg.hidden), nn.GELU())
+        self.dropout = cfg.dropout
+        #: the training run's own random generator for dropout (several heads may train at once in threads)
+        self.generator: torch.Generator | None = None
         self.heads = nn.ModuleDict({s.name: nn.Linear(cfg.hidden, s.size) for s in specs})
         self.register_buffer("temperature", torch.ones(len(specs)))
         self.register_buffer("bias_shift", torch.zeros(sum(s.size for s in specs if s.kind == "sigmoid") or 1))
@@ -70,6 +85,9 @@ class HeadNet(nn.Module):
         """Raw (uncalibrated) logits per head."""
         x = torch.cat([(emb - self.emb_mean) / self.emb_std, self.bag(bag_ids, bag_offsets)], dim=-1)
         h = self.trunk(x)
+        if self.training and self.dropout > 0:
+            keep = torch.empty_like(h).bernoulli_(1.0 - self.dropout, generator=self.generator)
+            h = h * keep / (1.0 - self.dropout)
         return {name: head(h) for name, head in self.heads.items()}
 
     def calibrated(self, logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -82,6 +100,27 @@ class HeadNet(nn.Module):
             else:
                 out[spec.name] = torch.sigmoid(z + self.bias_shift[: spec.size])
         return out
+
+
+class PackedBags:
+    """All examples' bucket ids flattened once, so that a batch is cut out with array indexing."""
+
+    def __init__(self, bags: list[list[int]]) -> None:
+        """Flatten ``bags`` (one list of bucket ids per example)."""
+        self.lengths = np.fromiter((len(b) for b in bags), dtype=np.int64, count=len(bags))
+        self.starts = np.zeros(len(bags), dtype=np.int64)
+        np.cumsum(self.lengths[:-1], out=self.starts[1:])
+        self.ids = np.fromiter((x for b in bags for x in b), dtype=np.int64, count=int(self.lengths.sum()))
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """EmbeddingBag's ``(ids, offsets)`` for the examples ``idx``."""
+        lengths = self.lengths[idx]
+        offsets = np.zeros(len(idx), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        # position of every id of the batch in the flat array: its example's start + its rank inside it
+        rank = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(offsets, lengths)
+        flat = np.repeat(self.starts[idx], lengths) + rank
+        return torch.from_numpy(self.ids[flat]), torch.from_numpy(offsets)
 
 
 def pack_bags(bags: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,9 +160,11 @@ def train_heads(
     progress: Callable[[int, float], None] | None = None,
 ) -> HeadNet:
     """Train a :class:`HeadNet`. ``targets[name]``: int labels (-1 = unknown) or float matrix (NaN = unknown)."""
-    torch.manual_seed(cfg.seed)
+    with _init_lock:  # the initial weights come from torch's global generator
+        torch.manual_seed(cfg.seed)
+        net = HeadNet(emb.shape[1], specs, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = HeadNet(emb.shape[1], specs, cfg)
+    net.generator = gen
     net.emb_mean.copy_(torch.from_numpy(emb.mean(0)))
     net.emb_std.copy_(torch.from_numpy(emb.std(0) + 1e-4))
     emb_t = torch.from_numpy(emb)
@@ -131,7 +172,12 @@ def train_heads(
     w_t = torch.from_numpy(weights.astype(np.float32))
     dense = [p for n, p in net.named_parameters() if not n.startswith("bag.")]
     opt = torch.optim.AdamW(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    opt_bag = torch.optim.SparseAdam(list(net.bag.parameters()), lr=cfg.bag_lr)
+    bag_params = list(net.bag.parameters())
+    opt_bag: torch.optim.Optimizer = (
+        torch.optim.Adagrad(bag_params, lr=cfg.bag_lr) if cfg.bag_optimizer == "adagrad"
+        else torch.optim.SparseAdam(bag_params, lr=cfg.bag_lr)
+    )
+    packed = PackedBags(bags)
     n = len(emb)
     steps = cfg.epochs * math.ceil(n / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
@@ -141,7 +187,7 @@ def train_heads(
         total = 0.0
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            ids, offs = pack_bags([bags[i] for i in idx.tolist()])
+            ids, offs = packed.batch(idx.numpy())
             logits = net(emb_t[idx], ids, offs)
             loss = sum(
                 _loss(s, logits[s.name], tgt[s.name][idx], w_t[idx], cfg.label_smoothing) for s in specs
@@ -156,7 +202,27 @@ def train_heads(
         if progress:
             progress(epoch + 1, total / n)
     net.eval()
+    net.generator = None
     return net
+
+
+def train_heads_together(jobs: list[Callable[[], HeadNet]]) -> list[HeadNet]:
+    """Run independent head trainings at the same time, one thread and one torch thread each.
+
+    The heads are small, so one torch thread per training keeps the cores busier than two trainings one
+    after the other with two threads each. Results don't depend on the order: each training seeds its own
+    generator and draws its initial weights under a lock.
+    """
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        return [job() for job in jobs]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heads") as pool:
+            return [f.result() for f in [pool.submit(job) for job in jobs]]
+    finally:
+        torch.set_num_threads(before)
 
 
 @torch.inference_mode()

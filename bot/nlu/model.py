@@ -32,6 +32,7 @@ from .heads import (
     raw_logits,
     stratified_split,
     train_heads,
+    train_heads_together,
 )
 from .language import detect_language
 from .normalize import normalize
@@ -142,7 +143,31 @@ class NLUModel:
         split.valid = [i for i in split.valid if i not in generated]
         log(f"intent heads: {len(examples)} examples, {len(intents)} intents; calibration split "
             f"{len(split.train)}/{len(split.valid)}")
-        probe = _fit(f, targets, w, specs, cfg, split.train, log, "calibration run")
+        care_net = None
+        care_val: dict[str, Any] = {}
+        jobs: list[Callable[[], HeadNet]] = [
+            lambda: _fit(f, targets, w, specs, cfg, split.train, log, "calibration run"),
+            lambda: _fit(f, targets, w, specs, cfg, list(range(len(examples))), log, "final run"),
+        ]
+        if care_examples:
+            cf = feat([e.text for e in care_examples])
+            y = np.array([[1.0 if lab in e.labels else 0.0 for lab in CARE_LABELS] for e in care_examples],
+                         dtype=np.float32)
+            cw = np.array([e.weight for e in care_examples], dtype=np.float32)
+            cspecs = [HeadSpec("care", len(CARE_LABELS), "sigmoid")]
+            ckeys = ["+".join(e.labels) or "none" for e in care_examples]
+            csplit = stratified_split(ckeys, 0.15, cfg.seed)
+            ccfg = dataclasses.replace(cfg, label_smoothing=0.0, epochs=max(5, cfg.epochs // 2), dropout=0.4)
+            log(f"care head: {len(care_examples)} examples")
+            jobs += [
+                lambda: _fit(cf, {"care": y}, cw, cspecs, ccfg, csplit.train, log, "care calibration run"),
+                lambda: _fit(cf, {"care": y}, cw, cspecs, ccfg, list(range(len(care_examples))), log,
+                             "care final run"),
+            ]
+        # the calibration runs and the final runs are independent: they train side by side, and the
+        # temperatures and the threshold found on the calibration runs are then set on the final nets
+        fitted = train_heads_together(jobs)
+        probe, net = fitted[0], fitted[1]
         val_logits = raw_logits(probe, f.emb[split.valid], [f.bags[i] for i in split.valid])
         temps = [fit_temperature(val_logits[s.name], targets[s.name][split.valid]) for s in specs]
         val_acc = {
@@ -155,25 +180,11 @@ class NLUModel:
                                               policy=oos_policy)
         log(f"validation accuracy (15% held out of training data): {val_acc}; temperatures {temps}; "
             f"fallback threshold {threshold}")
-        net = _fit(f, targets, w, specs, cfg, list(range(len(examples))), log, "final run")
         net.temperature.copy_(torch.tensor(temps, dtype=torch.float32))
-
-        care_net = None
-        care_val: dict[str, Any] = {}
         if care_examples:
-            cf = feat([e.text for e in care_examples])
-            y = np.array([[1.0 if lab in e.labels else 0.0 for lab in CARE_LABELS] for e in care_examples],
-                         dtype=np.float32)
-            cw = np.array([e.weight for e in care_examples], dtype=np.float32)
-            cspecs = [HeadSpec("care", len(CARE_LABELS), "sigmoid")]
-            ckeys = ["+".join(e.labels) or "none" for e in care_examples]
-            csplit = stratified_split(ckeys, 0.15, cfg.seed)
-            ccfg = dataclasses.replace(cfg, label_smoothing=0.0, epochs=max(5, cfg.epochs // 2), dropout=0.4)
-            log(f"care head: {len(care_examples)} examples")
-            cprobe = _fit(cf, {"care": y}, cw, cspecs, ccfg, csplit.train, log, "care calibration run")
+            cprobe, care_net = fitted[2], fitted[3]
             cval = raw_logits(cprobe, cf.emb[csplit.valid], [cf.bags[i] for i in csplit.valid])["care"]
             t, shift = fit_sigmoid_calibration(cval, y[csplit.valid])
-            care_net = _fit(cf, {"care": y}, cw, cspecs, ccfg, list(range(len(care_examples))), log, "care final run")
             care_net.temperature.fill_(t)
             care_net.bias_shift.copy_(torch.from_numpy(shift.astype(np.float32)))
             care_val = {"temperature": t, "shift": shift.tolist()}
