@@ -133,12 +133,12 @@ class UnigramTokenizer:
                 if meta.get("format") != CACHE_FORMAT or meta.get("source_sha256") != digest:
                     return None
                 pieces = data["text"].tobytes().decode("utf-8").split(meta["separator"])
-                scores = array("d", data["scores"].astype("<f8").tobytes())
-        except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+                scores = array("d", data["scores"].astype(np.float64).tobytes())
+            cfg = meta["config"]
+            return cls(pieces, scores, cfg["unk_id"], cfg["replacement"], cfg["prepend_scheme"], cfg["split"])
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             log.warning("tokenizer cache %s is unreadable (%s); rebuilding it", path, exc)
             return None
-        cfg = meta["config"]
-        return cls(pieces, scores, cfg["unk_id"], cfg["replacement"], cfg["prepend_scheme"], cfg["split"])
 
     def save_cache(self, path: str | Path, source_sha256: str) -> None:
         """Write the compact cache atomically (a temporary file in the same folder, then a rename)."""
