@@ -5,7 +5,8 @@
 Starts ``bankbot run --no-train --model M`` on a free loopback port with a throw-away data folder, reads
 ``VmRSS`` (and its anonymous / file-backed parts) from ``/proc/<pid>/status`` once ``/health`` answers,
 sends ``--parses`` messages of ``data/test`` to ``POST /model/parse`` one at a time, reads it again, and
-says whether torch was loaded (``/proc/<pid>/maps``). Prints JSON (MB).
+says how much of the memory-mapped n-gram tables (``*.bag.npy``) is resident and whether torch was loaded
+(``/proc/<pid>/smaps`` and ``maps``). Prints JSON (MB).
 """
 
 from __future__ import annotations
@@ -33,9 +34,22 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def _mapped_rss_kb(pid: int, suffix: str) -> int:
+    """Resident kB of the mappings of files whose name ends with ``suffix`` (``/proc/<pid>/smaps``)."""
+    total, inside = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            inside = len(fields) >= 6 and fields[-1].endswith(suffix)
+        elif inside and fields[:1] == ["Rss:"]:
+            total += int(fields[1])
+    return total
+
+
 def _memory(pid: int) -> dict[str, Any]:
     maps = Path(f"/proc/{pid}/maps").read_text()
     return {**{f: round(status_kb(pid, f) / 1024, 1) for f in ("VmRSS", "RssAnon", "RssFile")},
+            "ngram_tables_resident": round(_mapped_rss_kb(pid, ".bag.npy") / 1024, 1),
             "torch_loaded": "libtorch" in maps}
 
 
