@@ -26,7 +26,6 @@ import numpy as np
 
 from ..config import load_settings
 from ..nlu.data import Example, load_nlu
-from ..nlu.heads import stratified_split
 
 OOS = "oos"
 
@@ -79,7 +78,7 @@ def _macro_f1(gold: list[str], pred: list[str]) -> float:
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate, time, print JSON."""
     from ..nlu.encoder import make_encoder
-    from ..nlu.heads import TrainConfig
+    from ..nlu.heads import TrainConfig, stratified_split
     from ..nlu.model import NLUModel, featurize
     from ..nlu.pipeline import NLUPipeline, ParseOptions
 

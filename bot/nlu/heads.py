@@ -5,6 +5,9 @@ fastText-style bag of hashed n-grams (:mod:`bot.nlu.features`), passed through o
 and read out by one or more heads. A ``softmax`` head predicts one class (intent, category); a
 ``sigmoid`` head predicts independent labels (care: elderly / distressed / positive).
 Confidences are calibrated by temperature scaling on a held-out slice of the training data.
+
+Serving doesn't use this module: :func:`to_runtime` hands a trained net to :mod:`bot.nlu.head_runtime`,
+which runs the same forward pass in numpy.
 """
 
 from __future__ import annotations
@@ -22,20 +25,12 @@ import torch
 from torch import nn
 
 from .features import N_BUCKETS
+from .head_runtime import HeadRuntime, HeadSpec
 
 # Adagrad rebuilds the bag's sparse gradient without torch's invariant checks and says so once; the
 # gradient is torch's own, so the note is noise in the training log
 warnings.filterwarnings("ignore", message="Sparse invariant checks", category=UserWarning)
 _init_lock = threading.Lock()
-
-
-@dataclass
-class HeadSpec:
-    """One output of the network."""
-
-    name: str
-    size: int
-    kind: str  # "softmax" | "sigmoid"
 
 
 @dataclass
@@ -100,6 +95,11 @@ class HeadNet(nn.Module):
             else:
                 out[spec.name] = torch.sigmoid(z + self.bias_shift[: spec.size])
         return out
+
+
+def to_runtime(net: HeadNet) -> HeadRuntime:
+    """The numpy form of a trained ``net`` (copies of its arrays, independent of the torch net)."""
+    return HeadRuntime(net.specs, {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()})
 
 
 class PackedBags:

