@@ -94,3 +94,26 @@ def test_rule_questions_are_told_from_own_data_questions() -> None:
            "why was I charged 25 for my wire", "帮我查一下一般户的余额", "查一下账单"]
     assert all(is_rule_question(t) for t in rule), [t for t in rule if not is_rule_question(t)]
     assert not any(is_rule_question(t) for t in own), [t for t in own if is_rule_question(t)]
+
+
+def test_pinyin_table_is_what_pypinyin_gives_today() -> None:
+    """The shipped table is generated from pypinyin and the lexicon: regenerate it when either changes."""
+    from bot.nlu import pinyin_table
+
+    shipped, fresh = pinyin_table.load(), pinyin_table.build()
+    assert shipped.words == fresh.words, "run `python -m bot.nlu.pinyin_table` after changing BANK_WORDS"
+    assert shipped.default == fresh.default
+    assert shipped.readings == fresh.readings
+    assert pinyin_table.parse(pinyin_table.dump(fresh)) == fresh
+    assert shipped.words["密码"] == ("mi", "ma") and {"xing", "hang"} <= shipped.readings["行"]
+
+
+def test_pinyin_and_homophone_normalisation_run_without_pypinyin() -> None:
+    """Serving normalises pinyin and homophone slips from the table alone (pypinyin costs ~55 MB at import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bot.nlu.normalize import normalize; "
+            "print(normalize('xiugai mima').text, normalize('查余鹅').text, 'pypinyin' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["修改密码", "查余额", "False"]

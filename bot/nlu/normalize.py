@@ -94,25 +94,23 @@ def mandarin_from_cantonese(text: str) -> str:
 @lru_cache(maxsize=1)
 def _homophones() -> dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]]:
     """(length, position, character) -> banking words with that character there, with their toneless pinyin."""
-    from pypinyin import Style, lazy_pinyin
-
     from .lexicon import BANK_WORDS
+    from .pinyin_table import load
 
+    words = load().words
     out: dict[tuple[int, int, str], list[tuple[str, tuple[str, ...]]]] = {}
     for w in BANK_WORDS:
-        if len(w) in (2, 3) and all("\u4e00" <= c <= "\u9fff" for c in w):
-            py = tuple(lazy_pinyin(w, style=Style.NORMAL))
+        if len(w) in (2, 3) and w in words:
             for k, c in enumerate(w):
-                out.setdefault((len(w), k, c), []).append((w, py))
+                out.setdefault((len(w), k, c), []).append((w, words[w]))
     return out
 
 
-@lru_cache(maxsize=8192)
 def _readings(ch: str) -> frozenset[str]:
-    """Every toneless reading of one character."""
-    from pypinyin import Style, pinyin
+    """Every toneless reading of one character (a character without any reads as itself, as in pypinyin)."""
+    from .pinyin_table import load
 
-    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
+    return load().readings.get(ch) or frozenset({ch})
 
 
 @lru_cache(maxsize=1)
@@ -169,23 +167,18 @@ _PINYIN_TEXT = re.compile(r"^[a-zü' ,.?!，。？！~]+$")
 @lru_cache(maxsize=1)
 def _pinyin_tables() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
     """Valid syllables, syllable -> common character, concatenated pinyin -> banking word."""
-    from pypinyin import Style, lazy_pinyin
-    from pypinyin.pinyin_dict import pinyin_dict
-
     from .lexicon import BANK_WORDS, COMMON_CHARS
+    from .pinyin_table import load
 
-    syllables = set()
-    for code in pinyin_dict:
-        if 0x4E00 <= code <= 0x9FFF:
-            syllables.update(lazy_pinyin(chr(code), style=Style.NORMAL))
-    syllables = {s.replace("ü", "v") for s in syllables if s.isalpha()}
+    table = load()
+    syllables = {s.replace("ü", "v") for s in table.default.values() if s.isalpha()}
     single: dict[str, str] = {}
     for ch in COMMON_CHARS:
-        single.setdefault(lazy_pinyin(ch, style=Style.NORMAL)[0].replace("ü", "v"), ch)
+        single.setdefault(table.default.get(ch, ch).replace("ü", "v"), ch)
     words: dict[str, str] = {}
     for w in BANK_WORDS:
-        if all("\u4e00" <= c <= "\u9fff" for c in w):
-            words.setdefault("".join(lazy_pinyin(w, style=Style.NORMAL)).replace("ü", "v"), w)
+        if w in table.words:
+            words.setdefault("".join(table.words[w]).replace("ü", "v"), w)
     return frozenset(syllables), single, words
 
 
