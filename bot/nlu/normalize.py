@@ -114,12 +114,17 @@ def _readings(ch: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _known_words() -> frozenset[str]:
+def _jieba_freq() -> dict[str, int]:
     import jieba
 
     jieba.setLogLevel(60)
     jieba.initialize()
-    return frozenset(w for w, f in jieba.dt.FREQ.items() if f > 0 and len(w) in (2, 3))
+    return jieba.dt.FREQ  # type: ignore[no-any-return]
+
+
+def _is_dictionary_word(word: str) -> bool:
+    """Whether jieba's dictionary has ``word`` (looked up in place: a copy of its 245k short words is 13 MB)."""
+    return _jieba_freq().get(word, 0) > 0
 
 
 def fix_typos(text: str) -> str:
@@ -147,7 +152,7 @@ def fix_typos(text: str) -> str:
                 for word, py in table.get((n, k, window[k]), ()):
                     diff = [j for j in range(n) if word[j] != window[j]]
                     if len(diff) == 1 and py[diff[0]] in _readings(window[diff[0]]) \
-                            and "".join(window) not in _known_words():
+                            and not _is_dictionary_word("".join(window)):
                         chars[i : i + n] = list(word)
                         replaced = n
                         break
