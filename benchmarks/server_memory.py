@@ -5,7 +5,8 @@
 Starts ``bankbot run --no-train --model M`` on a free loopback port with a throw-away data folder, reads
 ``VmRSS`` (and its anonymous / file-backed parts) from ``/proc/<pid>/status`` once ``/health`` answers,
 sends ``--parses`` messages of ``data/test`` to ``POST /model/parse`` one at a time, reads it again, and
-says how much of the memory-mapped n-gram tables (``*.bag.npy``) is resident and whether torch was loaded
+says how much of the memory-mapped n-gram tables (``*.bag.npy``) and of the encoder's memory-mapped
+word-embedding table (``word_embeddings-uint8.npy``) is resident and whether torch was loaded
 (``/proc/<pid>/smaps`` and ``maps``). Prints JSON (MB).
 """
 
@@ -50,6 +51,7 @@ def _memory(pid: int) -> dict[str, Any]:
     maps = Path(f"/proc/{pid}/maps").read_text()
     return {**{f: round(status_kb(pid, f) / 1024, 1) for f in ("VmRSS", "RssAnon", "RssFile")},
             "ngram_tables_resident": round(_mapped_rss_kb(pid, ".bag.npy") / 1024, 1),
+            "word_embeddings_resident": round(_mapped_rss_kb(pid, "word_embeddings-uint8.npy") / 1024, 1),
             "torch_loaded": "libtorch" in maps}
 
 

@@ -130,3 +130,91 @@ def test_serve_cache_keeps_only_trained_texts_and_stays_bounded(models_dir: Path
     assert len(cache) == 2 and not cache.admits(private)
     cache.encode(["你好"])  # evicted as least recently used: encoded again
     assert cache.misses == 6
+
+
+# --------------------------------------------------------------------------- memory-mapped word embeddings
+def test_onnx_graph_leaves_the_word_table_out_and_maps_it(models_dir: Path) -> None:
+    """The int8 graph takes ``inputs_embeds`` and holds no vocabulary-sized tensor; the table beside it is a
+    read-only memory map of which encoding a few messages touches only a small part."""
+    import onnx
+
+    from bot.nlu.encoder import make_encoder
+    from bot.nlu.onnx_encoder import TABLES, onnx_cache_dir
+
+    path = onnx_cache_dir(models_dir)
+    graph = onnx.load(str(path / "model-int8.onnx")).graph
+    assert [i.name for i in graph.input] == ["inputs_embeds", "attention_mask"]
+    assert max(int(np.prod(t.dims)) for t in graph.initializer) < 250_037 * 384 // 10
+    enc = make_encoder("onnx", models_dir)
+    assert enc.words.shape == (250_037, 384) and enc.words.dtype == np.uint8
+    assert not enc.words.flags.writeable and not enc.words.flags.owndata
+    enc.encode(TEXTS)
+    resident_kb, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:
+            inside = len(fields) >= 6 and fields[-1].endswith(TABLES["int8"])
+        elif inside and fields[:1] == ["Rss:"]:
+            resident_kb += int(fields[1])
+    assert resident_kb < 8 * 1024, resident_kb  # of a 96 MB table
+
+
+def test_gathered_rows_are_the_dequantised_table(models_dir: Path) -> None:
+    from bot.nlu.encoder import make_encoder
+    from bot.nlu.onnx_encoder import TABLES, onnx_cache_dir
+
+    enc = make_encoder("onnx", models_dir)
+    fp32 = np.load(onnx_cache_dir(models_dir) / TABLES["fp32"], mmap_mode="r")
+    ids = np.array([[enc.bos, 100, 2000, enc.eos], [enc.bos, 250_036, enc.eos, enc.pad]], dtype=np.int64)
+    rows = enc.embed_tokens(ids)
+    assert rows.shape == (2, 4, 384) and rows.dtype == np.float32
+    expect = (enc.words[ids].astype(np.float32) - enc.zero_point) * enc.scale
+    assert np.array_equal(rows, expect)
+    # uint8 rounding: within half a step of the float table
+    assert np.abs(rows - fp32[ids]).max() <= enc.scale / 2 + 1e-6
+
+
+def test_quantize_table_matches_ort_gather_quantisation(tmp_path: Path) -> None:
+    """``quantize_table`` gives byte for byte what ``quantize_dynamic`` (the old export's options) stored
+    for an embedding Gather, so the int8 path reproduces the old ``input_ids`` graph."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from bot.nlu.onnx_encoder import quantize_table
+
+    table = np.random.default_rng(0).normal(0.01, 0.2, (300, 16)).astype(np.float32)
+    node = helper.make_node("Gather", ["table", "ids"], ["out"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 16])],
+        [numpy_helper.from_array(table, "table")])
+    src, dest = tmp_path / "g.onnx", tmp_path / "g8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
+                     per_channel=True)
+    init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(dest)).graph.initializer}
+    q, scale, zero_point = quantize_table(table)
+    assert np.array_equal(q, init["table_quantized"])
+    assert scale == float(init["table_scale"]) and zero_point == int(init["table_zero_point"])
+
+
+def test_padding_rows_do_not_reach_the_embedding(models_dir: Path) -> None:
+    """Whatever the padded positions' input vectors are, the (masked mean-pooled) output is the same, and a
+    sentence padded in a batch is the sentence alone (fp32 graph: position ids are 0..seq-1 either way)."""
+    from bot.nlu.encoder import make_encoder
+
+    enc = make_encoder("onnx-fp32", models_dir)
+    short, long = enc.token_ids("餘額查詢", "query: "), enc.token_ids(TEXTS[4], "query: ")
+    ids = np.full((2, len(long)), enc.pad, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    ids[0, : len(short)], mask[0, : len(short)] = short, 1
+    ids[1], mask[1] = long, 1
+    embeds = enc.embed_tokens(ids)
+    (base,) = enc.session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
+    noisy = embeds.copy()
+    noisy[0, len(short):] = np.random.default_rng(1).normal(0, 1, noisy[0, len(short):].shape)
+    (moved,) = enc.session.run(None, {"inputs_embeds": noisy, "attention_mask": mask})
+    assert np.allclose(base, moved, atol=1e-5)
+    alone = enc.encode(["餘額查詢"])[0]
+    assert float(alone @ base[0]) >= 0.9999

