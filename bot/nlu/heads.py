@@ -125,13 +125,7 @@ class PackedBags:
 
 def pack_bags(bags: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Flatten per-example bucket lists into EmbeddingBag's ``(ids, offsets)``."""
-    offsets = np.zeros(len(bags), dtype=np.int64)
-    total = 0
-    for i, b in enumerate(bags):
-        offsets[i] = total
-        total += len(b)
-    ids = np.fromiter((x for b in bags for x in b), dtype=np.int64, count=total)
-    return torch.from_numpy(ids), torch.from_numpy(offsets)
+    return PackedBags(bags).batch(np.arange(len(bags)))
 
 
 def _loss(spec: HeadSpec, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -229,8 +223,9 @@ def train_heads_together(jobs: list[Callable[[], HeadNet]]) -> list[HeadNet]:
 def raw_logits(net: HeadNet, emb: np.ndarray, bags: list[list[int]], batch: int = 512) -> dict[str, np.ndarray]:
     """Uncalibrated logits for many examples."""
     parts: dict[str, list[np.ndarray]] = {s.name: [] for s in net.specs}
+    packed = PackedBags(bags)
     for start in range(0, len(emb), batch):
-        ids, offs = pack_bags(bags[start : start + batch])
+        ids, offs = packed.batch(np.arange(start, min(start + batch, len(emb))))
         out = net(torch.from_numpy(emb[start : start + batch]), ids, offs)
         for k, v in out.items():
             parts[k].append(v.numpy())
