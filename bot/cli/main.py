@@ -10,6 +10,7 @@ import sys
 # command name -> module (each module has ``add_arguments(parser)`` and ``run(args) -> int``)
 COMMANDS = {
     "train": ("bot.cli.train", "train intent, category and care heads"),
+    "distill": ("bot.cli.distill", "distil a smaller, faster encoder (student) for the onnx-student backend"),
     "test": ("bot.cli.test", "evaluate a model: per-intent/category/care metrics, confusion PNGs, errors"),
     "parse": ("bot.cli.parse", "parse messages from stdin, one JSON object per line"),
     "shell": ("bot.cli.shell", "interactive parse loop"),

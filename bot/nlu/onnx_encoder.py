@@ -42,14 +42,28 @@ _export_lock = threading.Lock()
 TABLES = {"int8": "word_embeddings-uint8.npy", "fp32": "word_embeddings-fp32.npy"}
 
 
-def onnx_cache_dir(models_dir: str | Path) -> Path:
-    """Where the exported ONNX graphs live."""
-    return Path(models_dir) / "encoder" / f"{ENCODER_NAME}-onnx"
+def onnx_cache_dir(models_dir: str | Path, variant: str = "") -> Path:
+    """Where the exported ONNX graphs live (``variant`` ``"student"``: the distilled student's)."""
+    name = f"{ENCODER_NAME}-{variant}" if variant else ENCODER_NAME
+    return Path(models_dir) / "encoder" / f"{name}-onnx"
 
 
-def ensure_exported(models_dir: str | Path) -> Path:
+def _source(models_dir: str | Path, variant: str) -> Path:
+    """The transformers model to export: the converted teacher, or the student of ``bankbot distill``."""
+    if not variant:
+        return ensure_converted(default_cache_dir(models_dir))
+    from .distill import STUDENT_VARIANT, student_available, student_dir
+
+    if variant != STUDENT_VARIANT:
+        raise ValueError(f"unknown encoder variant {variant!r}")
+    if not student_available(models_dir):
+        raise EncoderUnavailable(f"no distilled student under {student_dir(models_dir)}: run `bankbot distill` first")
+    return student_dir(models_dir)
+
+
+def ensure_exported(models_dir: str | Path, variant: str = "") -> Path:
     """Export (fp32) and quantise (int8) the encoder unless a complete cache is there already."""
-    out = onnx_cache_dir(models_dir)
+    out = onnx_cache_dir(models_dir, variant)
     stamp = out / "bankbot-cache.json"
 
     def fresh() -> bool:
@@ -60,7 +74,7 @@ def ensure_exported(models_dir: str | Path) -> Path:
     with _export_lock:
         if fresh():
             return out
-        src = ensure_converted(default_cache_dir(models_dir))
+        src = _source(models_dir, variant)
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -184,13 +198,15 @@ class OnnxEncoder(E5Text):
     #: ONNX Runtime sessions may be run from several threads at once
     thread_safe = True
 
-    def __init__(self, models_dir: str | Path, num_threads: int | None = None, precision: str = "int8") -> None:
-        """Load (exporting on first use) the ONNX encoder cached under ``models_dir``."""
+    def __init__(self, models_dir: str | Path, num_threads: int | None = None, precision: str = "int8",
+                 variant: str = "") -> None:
+        """Load (exporting on first use) the ONNX encoder cached under ``models_dir`` (``variant``: see
+        :func:`onnx_cache_dir`)."""
         import onnxruntime as ort
 
         if precision not in ("int8", "fp32"):
             raise ValueError("precision must be 'int8' or 'fp32'")
-        path = ensure_exported(models_dir)
+        path = ensure_exported(models_dir, variant)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = num_threads or min(2, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1

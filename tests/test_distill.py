@@ -1,0 +1,79 @@
+"""The distilled student encoder (``bankbot distill``): layer choice, training, export and serving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.nlu.distill import distill, pick_layers, student_available, student_dir
+from bot.nlu.encoder import ENCODER_NAME, EncoderUnavailable, default_cache_dir, ensure_converted, make_encoder
+from bot.nlu.onnx_encoder import ensure_exported, onnx_cache_dir
+
+TEXTS = ["查一下我的余额", "信用卡账单什么时候出", "我想挂失银行卡", "转账手续费多少", "how do I reset my password",
+         "what is the fee for a wire abroad", "my card was declined", "帮我把额度调高点", "积分可以换什么",
+         "理财产品收益怎么样", "我要转人工", "xiugai mima", "張咭用唔到", "完了完了钱没了", "你好", "谢谢"] * 4
+
+
+def test_layers_are_evenly_spaced_and_keep_the_last() -> None:
+    assert pick_layers(12, 6) == [1, 3, 5, 7, 9, 11]
+    assert pick_layers(12, 4) == [2, 5, 8, 11]
+    assert pick_layers(12, 12) == list(range(12))
+    assert pick_layers(12, 1) == [11]
+    with pytest.raises(ValueError):
+        pick_layers(12, 0)
+
+
+@pytest.fixture(scope="module")
+def student_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder sharing the session's teacher caches, with a tiny student distilled into it."""
+    ensure_converted(default_cache_dir(models_dir))
+    ensure_exported(models_dir)
+    own = tmp_path_factory.mktemp("student-models")
+    (own / "encoder").mkdir()
+    for name in (ENCODER_NAME, f"{ENCODER_NAME}-onnx"):
+        (own / "encoder" / name).symlink_to((models_dir / "encoder" / name).resolve())
+    return own
+
+
+def test_missing_student_is_a_clear_error(tmp_path: Path, student_models: Path) -> None:
+    empty = tmp_path / "m"
+    (empty / "encoder").mkdir(parents=True)
+    (empty / "encoder" / ENCODER_NAME).symlink_to((student_models / "encoder" / ENCODER_NAME).resolve())
+    with pytest.raises(EncoderUnavailable, match="bankbot distill"):
+        make_encoder("onnx-student", empty)
+
+
+def test_distilled_student_moves_towards_the_teacher_and_serves_on_onnx(student_models: Path) -> None:
+    import torch
+    from transformers import BertModel
+
+    report = distill(student_models, TEXTS, layers=2, epochs=6, batch_size=16, lr=3e-4, seed=3, log=lambda _: None)
+    assert report.layers == [5, 11]
+    assert report.steps == 24 and not report.stopped_by_budget
+    assert report.cosine_after > report.cosine_before + 0.01
+    assert student_available(student_models)
+    saved = json.loads((student_dir(student_models) / "distill.json").read_text())
+    assert saved["steps"] == 24
+
+    enc = make_encoder("onnx-student", student_models, num_threads=1)
+    assert onnx_cache_dir(student_models, "student").is_dir()
+    vec = enc.encode(TEXTS[:16])
+    assert vec.shape == (16, 384)
+    assert np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-4)
+
+    # the int8 ONNX student agrees with the saved torch student, and differs from the 12-layer teacher
+    bert = BertModel.from_pretrained(student_dir(student_models), add_pooling_layer=False).eval()
+    assert bert.config.num_hidden_layers == 2
+    ids = [enc.token_ids(t) for t in TEXTS[:16]]  # type: ignore[attr-defined]
+    ref = []
+    with torch.inference_mode():
+        for seq in ids:
+            hidden = bert(input_ids=torch.tensor([seq])).last_hidden_state.mean(1)
+            ref.append(torch.nn.functional.normalize(hidden, dim=-1)[0].numpy())
+    cos = (np.array(ref) * vec).sum(1)
+    assert cos.min() > 0.95, cos
+    teacher = make_encoder("onnx", student_models, num_threads=1).encode(TEXTS[:16])
+    assert (teacher * vec).sum(1).mean() < 0.999
