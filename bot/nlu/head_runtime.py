@@ -15,7 +15,6 @@ at ready, 68 MB after 200 parses; ``benchmarks/server_memory.py``).
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from .mapped import map_npy
 
 BAG_KEY = "bag.weight"
 _SQRT1_2 = float(np.sqrt(0.5))
@@ -160,25 +161,6 @@ class HeadRuntime:
             state = {k: data[k] for k in data.files}
         state[BAG_KEY] = map_npy(bag_path)
         return cls(specs, state)
-
-
-def map_npy(path: str | Path) -> np.ndarray:
-    """A read-only memory map of a ``.npy`` file, advised for random access.
-
-    ``np.load(mmap_mode="r")`` would let the kernel read ahead around every touched row (rows of a hashed
-    n-gram table are looked up at random), which makes far more of the file resident than is ever read.
-    """
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        offset = f.tell()
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(mmap, "MADV_RANDOM"):
-        buf.madvise(mmap.MADV_RANDOM)
-    count = int(np.prod(shape))
-    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
-    return arr.reshape(shape, order="F" if fortran else "C")
 
 
 def _replace(path: Path, write: Callable[[IO[bytes]], None]) -> None:

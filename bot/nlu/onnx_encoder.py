@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
-from .head_runtime import map_npy
+from .mapped import map_npy
 from .unigram import UnigramTokenizer
 
 ONNX_CACHE_VERSION = "3"
