@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,12 @@ import time
 from pathlib import Path
 
 from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
+from serving import free_port, wait_healthy  # benchmarks/serving.py
 
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card",
             "现在美元汇率多少", "我的卡丢了", "转账手续费怎么收", "有什么优惠活动", "谢谢", "what's my credit limit",
             "网点几点关门"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -125,7 +119,7 @@ def main() -> int:
     ap.add_argument("--handoffs", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=120, help="hard time limit of the load phase")
     args = ap.parse_args()
-    port = _port()
+    port = free_port()
     data_dir = tempfile.mkdtemp(prefix="bankbot-load-")
     env = {**os.environ, "BANKBOT_DATA_DIR": data_dir}
     started = time.time()
@@ -134,17 +128,7 @@ def main() -> int:
                             stderr=subprocess.DEVNULL)
     base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     try:
-        import httpx
-
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() - started > 120:
-                raise TimeoutError("server did not start")
-            time.sleep(0.1)
+        wait_healthy(base + "/health", limit=120, proc=proc)
         start_seconds = time.time() - started
         rss_idle = _rss_mb(proc.pid)
         rest_lat: list[float] = []

@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,33 +31,12 @@ from typing import Any
 
 import yaml
 from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
+from serving import free_port, wait_healthy  # benchmarks/serving.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.nlu.data import intent_categories, load_hard, load_nlu  # noqa: E402
-
-
-def port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(url: str, limit: float = 300) -> float:
-    """Seconds until ``url`` answers 200."""
-    import httpx
-
-    t = time.time()
-    while time.time() - t < limit:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.time() - t
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def make_project(dest: Path, epochs: int) -> None:
@@ -207,7 +185,7 @@ def main() -> int:  # noqa: C901 - a linear script
             report["bankbot"]["train_seconds"] = round(time.time() - t, 1)
 
         # ---- servers
-        a_port, r_port, b_port = port(), port(), port()
+        a_port, r_port, b_port = free_port(), free_port(), free_port()
         procs.append(subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(a_port)],
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         (work / "rasa" / "endpoints.yml").write_text(
@@ -216,16 +194,16 @@ def main() -> int:  # noqa: C901 - a linear script
         procs.append(subprocess.Popen([str(rasa), "run", "--enable-api", "-m", "models/m.tar.gz", "-p", str(r_port),
                                        "--endpoints", "endpoints.yml"], cwd=work / "rasa", env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        report["rasa"]["server_start_seconds"] = round(wait(f"http://127.0.0.1:{r_port}/status") + 0, 1)
+        report["rasa"]["server_start_seconds"] = round(wait_healthy(f"http://127.0.0.1:{r_port}/status"), 1)
         rasa_proc = procs[-1]
         t = time.time()
         procs.append(subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-train", "--model", str(bankbot_model),
                                        "--port", str(b_port)], cwd=ROOT,
                                       env={**os.environ, "BANKBOT_DATA_DIR": str(work / "var")},
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        report["bankbot"]["server_start_seconds"] = round(wait(f"http://127.0.0.1:{b_port}/ready"), 1)
+        report["bankbot"]["server_start_seconds"] = round(wait_healthy(f"http://127.0.0.1:{b_port}/ready"), 1)
         bankbot_proc = procs[-1]
-        wait(f"http://127.0.0.1:{a_port}/health")
+        wait_healthy(f"http://127.0.0.1:{a_port}/health", interval=0.2)
         time.sleep(2)
         report["rasa"]["rss_mb_idle"] = round(rss_mb(rasa_proc.pid, with_children=True), 1)
         report["bankbot"]["rss_mb_idle"] = round(rss_mb(bankbot_proc.pid, with_children=True), 1)
@@ -257,14 +235,14 @@ def main() -> int:  # noqa: C901 - a linear script
             report["in_process_parse"] = json.loads(lat_out.read_text())
 
         # ---- interop: Rasa with our NLU (external endpoint) and our actions
-        i_port = port()
+        i_port = free_port()
         (work / "rasa" / "endpoints_interop.yml").write_text(
             f"action_endpoint:\n  url: http://127.0.0.1:{a_port}/webhook\nnlu:\n  url: http://127.0.0.1:{b_port}\n",
             encoding="utf-8")
         procs.append(subprocess.Popen([str(rasa), "run", "--enable-api", "-m", "models/m.tar.gz", "-p", str(i_port),
                                        "--endpoints", "endpoints_interop.yml"], cwd=work / "rasa", env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait(f"http://127.0.0.1:{i_port}/status")
+        wait_healthy(f"http://127.0.0.1:{i_port}/status", interval=0.2)
         import httpx
 
         convo = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,12 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.procfs import status_kb  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchmarks.serving import free_port, wait_healthy  # noqa: E402
 
 
 def _mapped_rss_kb(pid: int, suffix: str) -> int:
@@ -67,7 +61,7 @@ def main() -> int:
     from bot.nlu.data import load_nlu
 
     texts = [e.text for e in load_nlu(args.data)]
-    port = _port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "BANKBOT_DATA_DIR": data_dir, "BANKBOT_CLIENT_RATE": "100000",
                "BANKBOT_CLIENT_BURST": "100000"}
@@ -76,16 +70,7 @@ def main() -> int:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            started = time.monotonic()
-            while True:
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() - started > 300:
-                    raise SystemExit("server did not come up")
-                time.sleep(0.3)
+            wait_healthy(base + "/health", limit=300, proc=proc)
             time.sleep(2)
             report: dict[str, Any] = {"model": args.model, "ready": _memory(proc.pid)}
             with httpx.Client(base_url=base, timeout=60) as client:

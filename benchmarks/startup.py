@@ -22,13 +22,14 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from serving import free_port, wait_healthy  # benchmarks/serving.py (the scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST = "怎么修改登录密码"
@@ -37,12 +38,6 @@ STEADY = ["查一下余额", "信用卡账单多少", "积分能换什么", "how
 AGENT, PASSWORD = "bench.agent", "bench-" + os.urandom(6).hex()
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ms(seconds: float) -> float:
@@ -54,20 +49,6 @@ def _pct(values: list[float], q: float) -> float | None:
         return None
     values = sorted(values)
     return _ms(values[min(len(values) - 1, int(q * len(values)))])
-
-
-def _wait_ready(base: str, started: float, limit: float = 180) -> float:
-    import httpx
-
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        if time.perf_counter() - started > limit:
-            raise TimeoutError("server did not start")
-        time.sleep(0.05)
 
 
 async def _handoff(base: str, ws_base: str, token: str, count: int) -> list[float]:
@@ -127,7 +108,7 @@ def measure(model: str, messages: int, warm_up: bool, browser: bool) -> dict[str
     """One server start with the warm-up on or off."""
     import httpx
 
-    port = _port()
+    port = free_port()
     data_dir = tempfile.mkdtemp(prefix="bankbot-startup-")
     env = {**os.environ, "BANKBOT_DATA_DIR": data_dir, "BANKBOT_WARM_UP": "true" if warm_up else "false",
            "BENCH_AGENT_PASSWORD": PASSWORD}
@@ -139,7 +120,8 @@ def measure(model: str, messages: int, warm_up: bool, browser: bool) -> dict[str
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     try:
-        ready = _wait_ready(base, started)
+        wait_healthy(base + "/health", limit=180, proc=proc, interval=0.05)
+        ready = time.perf_counter() - started
         with httpx.Client(timeout=60) as client:
             t = time.perf_counter()
             client.post(base + "/webhooks/rest/webhook", json={"sender": "bench-first", "message": FIRST})
