@@ -77,3 +77,57 @@ def test_distilled_student_moves_towards_the_teacher_and_serves_on_onnx(student_
     assert cos.min() > 0.95, cos
     teacher = make_encoder("onnx", student_models, num_threads=1).encode(TEXTS[:16])
     assert (teacher * vec).sum(1).mean() < 0.999
+
+
+def test_heads_trained_on_a_student_refuse_a_newer_student(student_models: Path, tmp_path: Path) -> None:
+    """A model records the student it was trained on; re-distilling makes it ask for retraining."""
+    from bot.config import load_settings
+    from bot.nlu.distill import student_identity
+    from bot.nlu.pipeline import NLUPipeline
+    from bot.nlu.training import train_model
+
+    if not student_available(student_models):
+        distill(student_models, TEXTS, layers=2, epochs=1, batch_size=16, log=lambda _: None)
+    data = tmp_path / "nlu.yml"
+    data.write_text("""version: "3.1"
+nlu:
+- intent: check_balance
+  metadata:
+    category: inquiry
+  examples: |
+    - 查一下我的余额
+    - 我卡里还有多少钱
+    - 余额多少
+    - what's my balance
+    - how much money do I have
+    - show my account balance
+- intent: report_lost_card
+  metadata:
+    category: operation
+  examples: |
+    - 我的卡丢了
+    - 挂失银行卡
+    - 卡被偷了怎么办
+    - I lost my card
+    - my card was stolen
+    - freeze my lost card
+- intent: greet
+  examples: |
+    - 你好
+    - 您好
+    - 在吗
+    - hello
+    - hi there
+    - good morning
+""", encoding="utf-8")
+    settings = load_settings(models_dir=str(student_models), encoder_backend="onnx-student", encoder_threads=1)
+    first = student_identity(student_models)
+    model = train_model(settings, [str(data)], [], str(tmp_path / "m"), external=False, epochs=3, log=lambda _: None)
+    config = json.loads((model / "model.json").read_text())
+    assert config["encoder"]["backend"] == "onnx-student" and config["encoder"]["identity"] == first
+    assert NLUPipeline.from_settings(settings, model).parse("查一下余额")["intent"]["name"] == "check_balance"
+
+    distill(student_models, TEXTS[:32], layers=2, epochs=1, batch_size=16, seed=5, log=lambda _: None)
+    assert student_identity(student_models) not in ("", first)
+    with pytest.raises(EncoderUnavailable, match="retrain"):
+        NLUPipeline.from_settings(settings, model)

@@ -58,6 +58,15 @@ def student_available(models_dir: str | Path) -> bool:
     return (student_dir(models_dir) / "distill.json").is_file()
 
 
+def student_identity(models_dir: str | Path) -> str:
+    """A short fingerprint of the distilled student (of its ``distill.json``); ``""`` when there is none.
+
+    Models trained on the student record it, so heads are never served on a student distilled after them.
+    """
+    path = student_dir(models_dir) / "distill.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else ""
+
+
 def pick_layers(total: int, keep: int) -> list[int]:
     """Evenly spaced layer indices ending with the last one: ``pick_layers(12, 6) == [1, 3, 5, 7, 9, 11]``."""
     if not 1 <= keep <= total:

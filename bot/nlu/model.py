@@ -116,8 +116,11 @@ class NLUModel:
         featurize_fn: Callable[[list[str]], Featurized] | None = None,
         oos_label: str | None = "out_of_scope",
         oos_policy: str = "accuracy",
+        encoder_identity: str = "",
     ) -> "NLUModel":
         """Train intent/category heads (and the care head when care examples are given).
+
+        ``encoder_identity`` (the distilled student's fingerprint, if any) is recorded in ``model.json``.
 
         The heads train in torch; the model keeps their numpy form (:class:`HeadRuntime`) for predicting.
         """
@@ -203,7 +206,8 @@ class NLUModel:
 
         config = {
             "format": MODEL_FORMAT,
-            "encoder": {"name": "multilingual-e5-small", "backend": encoder_backend, "dim": int(f.emb.shape[1])},
+            "encoder": {"name": "multilingual-e5-small", "backend": encoder_backend, "dim": int(f.emb.shape[1]),
+                        **({"identity": encoder_identity} if encoder_identity else {})},
             "train": dataclasses.asdict(cfg),
             "intents": intents,
             "intent_category": intent_category,

@@ -229,6 +229,12 @@ class OnnxEncoder(E5Text):
                 f"ONNX encoder cache at {path} is unreadable ({exc}); delete it to export again."
             ) from exc
         self.precision = precision
+        #: which encoder this is beyond its backend name: the student's fingerprint, "" for the teacher
+        self.identity = ""
+        if variant:
+            from .distill import student_identity
+
+            self.identity = student_identity(models_dir)
         self._table = str.maketrans({int(k): v for k, v in norm.items()})
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..config import Settings
 from ..inputs import text_problem
 from .data import CATEGORIES
-from .encoder import make_encoder
+from .encoder import EncoderUnavailable, make_encoder
 from .entities import extract_entities, mask_sensitive
 from .institutions import find_institution
 from .language import detect_language
@@ -136,6 +136,14 @@ class NLUPipeline:
         backend = settings.serve_encoder_backend or str(model.config.get("encoder", {}).get("backend") or "") \
             or settings.encoder_backend
         encoder = make_encoder(backend, settings.models_dir, settings.encoder_threads or None)
+        trained_on = str(model.config.get("encoder", {}).get("identity") or "")
+        serving = str(getattr(encoder, "identity", ""))
+        if trained_on and not settings.serve_encoder_backend and serving != trained_on:
+            raise EncoderUnavailable(
+                f"model {path} was trained on the distilled student {trained_on}, but the student under "
+                f"{settings.models_dir} is now {serving or 'missing'}: retrain it "
+                "(`bankbot train --encoder-backend onnx-student`)"
+            )
         if settings.encoder_cache_size > 0 and model.known_texts is not None:
             encoder = ServeCache(encoder, model.known_texts, settings.encoder_cache_size)
         threshold = settings.fallback_threshold

@@ -77,9 +77,12 @@ def train_model(
         cfg = dataclasses.replace(cfg, epochs=epochs)
     log(f"encoder: multilingual-e5-small via {settings.encoder_backend}")
     base = make_encoder(settings.encoder_backend, settings.models_dir, settings.encoder_threads or None)
-    encoder = CachedEncoder(base, Path(settings.models_dir) / "cache" / f"embeddings-{settings.encoder_backend}.npz")
+    identity = str(getattr(base, "identity", ""))
+    cache_name = f"embeddings-{settings.encoder_backend}{'-' + identity if identity else ''}.npz"
+    encoder = CachedEncoder(base, Path(settings.models_dir) / "cache" / cache_name)
     care += care_negatives_from_nlu(examples)
-    model = NLUModel.train(examples, care, encoder, settings.encoder_backend, cfg, log=log)
+    model = NLUModel.train(examples, care, encoder, settings.encoder_backend, cfg, log=log,
+                           encoder_identity=identity)
     encoder.save()
     path = Path(out) if out else new_model_dir(settings.models_dir)
     files = [str(p) for p in iter_files(nlu_paths + care_paths)]
