@@ -22,10 +22,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .encoder import ENCODER_NAME, default_cache_dir, ensure_converted
+
+if TYPE_CHECKING:
+    from .onnx_encoder import OnnxEncoder
 
 STUDENT_VARIANT = "student"
 STUDENT_NAME = f"{ENCODER_NAME}-{STUDENT_VARIANT}"
@@ -98,16 +102,15 @@ def distill_texts(nlu_paths: Iterable[str | Path], care_paths: Iterable[str | Pa
     return list(seen)
 
 
-def _teacher_embeddings(models_dir: Path, texts: Sequence[str], log: Callable[[str], None]) -> np.ndarray:
-    """The fp32 teacher's embeddings of ``texts``, cached under ``models/cache/`` by a hash of the texts."""
-    from .onnx_encoder import OnnxEncoder
-
+def _teacher_embeddings(models_dir: Path, teacher: "OnnxEncoder", texts: Sequence[str],
+                        log: Callable[[str], None]) -> np.ndarray:
+    """The fp32 ``teacher``'s embeddings of ``texts``, cached under ``models/cache/`` by a hash of the texts."""
     key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
     path = Path(models_dir) / "cache" / f"distill-teacher-{key}.npy"
     if path.is_file():
         return np.load(path)
     log(f"teacher embeddings for {len(texts)} texts (fp32, cached in {path}) ...")
-    emb = OnnxEncoder(models_dir, precision="fp32").encode(list(texts), batch_size=64)
+    emb = teacher.encode(list(texts), batch_size=64)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, emb)
     return emb
@@ -135,9 +138,9 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
     torch.manual_seed(seed)
     teacher_src = ensure_converted(default_cache_dir(models_dir))
     texts = list(texts)
-    target = torch.from_numpy(_teacher_embeddings(models_dir, texts, log))
+    tok = OnnxEncoder(models_dir, precision="fp32")  # the teacher; its tokenizer is exactly the one serving uses
+    target = torch.from_numpy(_teacher_embeddings(models_dir, tok, texts, log))
     teacher_s = time.monotonic() - start
-    tok = OnnxEncoder(models_dir, precision="fp32")  # its tokenizer, exactly the one serving uses
     seqs = [tok.token_ids(t) for t in texts]
     seqs = [s if len(s) <= max_tokens else s[: max_tokens - 1] + s[-1:] for s in seqs]
 
