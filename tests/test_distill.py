@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu.distill import distill, pick_layers, student_available, student_dir
+from bot.nlu.distill import STUDENT_VARIANT, distill, pick_layers, student_available, student_dir
 from bot.nlu.encoder import ENCODER_NAME, EncoderUnavailable, default_cache_dir, ensure_converted, make_encoder
 from bot.nlu.onnx_encoder import ensure_exported, onnx_cache_dir
 
@@ -131,3 +131,21 @@ nlu:
     assert student_identity(student_models) not in ("", first)
     with pytest.raises(EncoderUnavailable, match="retrain"):
         NLUPipeline.from_settings(settings, model)
+
+
+def test_student_export_carries_the_students_fingerprint(student_models: Path) -> None:
+    """An ONNX export made from an older student is stale even when it was left in place."""
+    from bot.nlu.distill import student_identity
+
+    if not student_available(student_models):
+        distill(student_models, TEXTS, layers=2, epochs=1, batch_size=16, log=lambda _: None)
+    out = ensure_exported(student_models, STUDENT_VARIANT)
+    stamp = out / "bankbot-cache.json"
+    assert json.loads(stamp.read_text())["identity"] == student_identity(student_models) != ""
+    made = stamp.stat().st_mtime_ns
+    assert ensure_exported(student_models, STUDENT_VARIANT) == out and stamp.stat().st_mtime_ns == made
+    stale = json.loads(stamp.read_text())
+    stale["identity"] = "0" * 12
+    stamp.write_text(json.dumps(stale))
+    ensure_exported(student_models, STUDENT_VARIANT)
+    assert json.loads(stamp.read_text())["identity"] == student_identity(student_models)

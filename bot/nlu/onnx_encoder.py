@@ -61,13 +61,27 @@ def _source(models_dir: str | Path, variant: str) -> Path:
     return student_dir(models_dir)
 
 
+def _source_identity(models_dir: str | Path, variant: str) -> str:
+    """The fingerprint of what an export was made from: ``""`` for the teacher, the student's otherwise
+    (an export of an older student is stale even if nobody deleted it)."""
+    if not variant:
+        return ""
+    from .distill import student_identity
+
+    return student_identity(models_dir)
+
+
 def ensure_exported(models_dir: str | Path, variant: str = "") -> Path:
     """Export (fp32) and quantise (int8) the encoder unless a complete cache is there already."""
     out = onnx_cache_dir(models_dir, variant)
     stamp = out / "bankbot-cache.json"
+    identity = _source_identity(models_dir, variant)
 
     def fresh() -> bool:
-        return stamp.is_file() and json.loads(stamp.read_text()).get("version") == ONNX_CACHE_VERSION
+        if not stamp.is_file():
+            return False
+        made = json.loads(stamp.read_text())
+        return bool(made.get("version") == ONNX_CACHE_VERSION and made.get("identity", "") == identity)
 
     if fresh():
         return out
@@ -86,7 +100,8 @@ def ensure_exported(models_dir: str | Path, variant: str = "") -> Path:
             shutil.copy(src / name, tmp / name)
         UnigramTokenizer.load(tmp / "tokenizer.json")  # writes its compact cache, so serving never parses the JSON
         (tmp / "bankbot-cache.json").write_text(
-            json.dumps({"version": ONNX_CACHE_VERSION, "source": str(src), "encoder": ENCODER_NAME})
+            json.dumps({"version": ONNX_CACHE_VERSION, "source": str(src), "encoder": ENCODER_NAME,
+                        "identity": identity})
         )
         if out.exists():
             shutil.rmtree(out)
