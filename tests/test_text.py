@@ -96,6 +96,20 @@ def test_rule_questions_are_told_from_own_data_questions() -> None:
     assert not any(is_rule_question(t) for t in own), [t for t in own if is_rule_question(t)]
 
 
+def test_status_questions_are_own_data() -> None:
+    """Where the customer's own card, fee, setting or application stands is own data (inquiry); rules and
+    requests to act are not."""
+    from bot.nlu.pipeline import is_status_question
+
+    status = ["我上个月申请的分期批下来了没", "我那笔电费自动扣了吗", "我的新卡寄出来没有", "我的房贷还剩多少期",
+              "did my loan get approved", "has my salary come in", "is my new card on its way yet",
+              "which card is linked to my auto pay"]
+    other = ["分期手续费一般怎么收", "帮我把自动还款关掉", "信用卡审批一般要多久", "how do I set up auto pay",
+             "raise my limit please", "what does a wire abroad cost in general", "我想办一张信用卡"]
+    assert all(is_status_question(t) for t in status), [t for t in status if not is_status_question(t)]
+    assert not any(is_status_question(t) for t in other), [t for t in other if is_status_question(t)]
+
+
 def test_pinyin_table_is_what_pypinyin_gives_today() -> None:
     """The shipped table is generated from pypinyin and the lexicon: regenerate it when either changes."""
     from bot.nlu import pinyin_table

@@ -62,6 +62,21 @@ OWN_CUE = re.compile(r"我的|我这|我那|我家|我今|我刚|我昨|我上|�
 RULE_CUE_MIN_SHARE = 0.02
 
 
+#: a question about the state of the customer's own thing: "扣了没有", "设置好了没", "还剩几期", "did my ..."
+STATUS_CUE = re.compile(
+    r"(?:了|好|完|到|过|来|出)(?:没有?|吗|没呢)|(?:到|扣|批|寄|收)没(?:到|扣|批|寄|收)|还剩(?:几|多少)|剩(?:几|多少)期|"
+    r"是哪(?:张|个|一张)|\b(?:did|has|have|was|were) (?:my|the money|the payment)\b|\b(?:is|are) my\b.*\byet\b|"
+    r"\bleft on my\b|\bstatus of my\b|\bwhich (?:card|account) (?:is|was) (?:my|linked)\b", re.IGNORECASE)
+#: the category head's inquiry probability needed before a status cue moves the category there
+STATUS_CUE_MIN_SHARE = 0.05
+
+
+def is_status_question(text: str) -> bool:
+    """A question about where the customer's own thing stands (own data: inquiry), not a rule or an action."""
+    plain = to_simplified(to_halfwidth(text))
+    return bool(STATUS_CUE.search(plain)) and bool(OWN_CUE.search(plain)) and not RULE_CUE.search(plain)
+
+
 def is_rule_question(text: str) -> bool:
     """A question about how a rule works in general (no sign that it is about the customer's own data)."""
     plain = to_simplified(to_halfwidth(text))
@@ -298,7 +313,11 @@ class NLUPipeline:
                 category = None
         if category is not None and self.model.intent_category.get(str(intent["name"])) not in (None, category):
             intent = self._consistent_intent(p_int, category, intent)
-        if category not in (None, "consultation") and is_rule_question(text) \
+        if category in ("consultation", "operation") and is_status_question(text) \
+                and categories["inquiry"] >= STATUS_CUE_MIN_SHARE:
+            # where the customer's own card, fee or setting stands: their own data, on the same topic
+            category = "inquiry"
+        elif category not in (None, "consultation") and is_rule_question(text) \
                 and categories["consultation"] >= RULE_CUE_MIN_SHARE:
             # the customer asks how the rule works, not about their own data: consultation on the same
             # topic (the topic intent stays; ``topic_category`` tells the dialogue the pair differs)
