@@ -55,6 +55,16 @@ def test_typical_messages(pipeline, text: str, intent: str, category: str | None
     assert (r["intent"]["name"], r["category"]) == (intent, category), r["intent_ranking"][:3]
 
 
+def test_perks_stay_value_added(pipeline) -> None:  # type: ignore[no-untyped-def]
+    """Points, offers, wealth and VIP perks are value-added even when the customer asks about their own."""
+    topics = pipeline.model.intent_category
+    for text in ("我现在手上攒了多少积分", "帮我把积分兑换成话费", "我的白金卡现在能用哪些权益",
+                 "how many reward points are on my card"):
+        r = pipeline.parse(text)
+        assert topics.get(r["intent"]["name"]) == "value_added", (text, r["intent"])
+        assert r["category"] == "value_added", (text, r["categories"])
+
+
 def test_meta_intents_have_no_category(pipeline) -> None:  # type: ignore[no-untyped-def]
     for text in ("你好", "谢谢", "转人工", "hello there"):
         r = pipeline.parse(text)

@@ -30,8 +30,8 @@ class MultiOptions:
     """Thresholds of the split search."""
 
     #: the second request of the whole message must have at least this probability (calibrated
-    #: probabilities are sharp: a two-request message keeps about 1 % or more on its second request)
-    mixed_second: float = 0.01
+    #: probabilities are sharp: a two-request message keeps about 0.5 % or more on its second request)
+    mixed_second: float = 0.005
     #: ... and the first at most this (a confident single request is not searched)
     mixed_first: float = 0.995
     #: each half's request must be at least this confident

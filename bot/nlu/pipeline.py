@@ -322,6 +322,11 @@ class NLUPipeline:
             # the customer asks how the rule works, not about their own data: consultation on the same
             # topic (the topic intent stays; ``topic_category`` tells the dialogue the pair differs)
             category = "consultation"
+        topic = self.model.intent_category.get(str(intent["name"]))
+        if category in ("inquiry", "operation") and topic == "value_added":
+            # points, offers, wealth and VIP perks are value-added services even when the customer asks about
+            # their own (how many points I have) or asks to act (redeem them); only a rule question leaves it
+            category = "value_added"
         care = {"elderly": 0.0, "distressed": 0.0}
         sentiment = {"positive": 0.0}
         if "care" in probs:
