@@ -49,6 +49,9 @@ def test_homophone_fix_leaves_real_words_alone() -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("xiugai mima", "修改密码"), ("xinyongka zhangdan", "信用卡账单"), ("dongjie ka", "冻结卡"),
     ("xiūgǎi mìmǎ", "修改密码"), ("xiu1gai3 mi4ma3", "修改密码"), ("woyaoguashi", "我要挂失"),
+    # heteronyms read the banking way (还款 huan kuan, 跨行 kua hang), tones on words of the lexicon
+    ("wo xiang huan kuan", "我想还款"), ("kuahang huikuan", "跨行汇款"),
+    ("zìdòng huánkuǎn zěnme shèzhì", "自动还款怎么设置"),
 ])
 def test_pinyin_is_decoded(text: str, expected: str) -> None:
     assert decode_pinyin(text) == expected

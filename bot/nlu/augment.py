@@ -40,10 +40,17 @@ def pinyin_variants(text: str) -> list[str]:
     import jieba
     from pypinyin import Style, lazy_pinyin
 
+    from .lexicon import WORD_READINGS
+
     words = [w for w in jieba.lcut(text) if w.strip() and not all(c in "，。？！,.?!、" for c in w)]
-    plain = ["".join(lazy_pinyin(w, style=Style.NORMAL)) for w in words]
-    tone = ["".join(lazy_pinyin(w, style=Style.TONE)) for w in words]
-    tone3 = ["".join(lazy_pinyin(w, style=Style.TONE3)) for w in words]
+
+    def read(w: str, style: Style) -> str:
+        # the lexicon's reading where pypinyin reads a heteronym the other way (还款: huan, not hai), toneless
+        return WORD_READINGS[w].replace(" ", "") if w in WORD_READINGS else "".join(lazy_pinyin(w, style=style))
+
+    plain = [read(w, Style.NORMAL) for w in words]
+    tone = [read(w, Style.TONE) for w in words]
+    tone3 = [read(w, Style.TONE3) for w in words]
     return [" ".join(plain), "".join(plain), " ".join(tone), " ".join(tone3)]
 
 

@@ -241,8 +241,18 @@ BANK_WORDS = (
     "自动还款 代扣 限额 提高 降低 调整 额度调整 大额 小额 二维码 付款码 收款 支付 快捷支付 被盗 盗刷 诈骗 骗子 "
     "怎么 怎么办 如何 什么 为什么 多少 多少钱 哪里 可以 能不能 "
     "帮我 我想 我要 一下 一张 这个 那个 现在 今天 明天 昨天 "
-    "没有 不了 不能 用不了 收不到 登不上 不见了 丢了 坏了 被吞 吞卡 谢谢 你好 再见 好的 不用"
+    "没有 不了 不能 用不了 收不到 登不上 不见了 丢了 坏了 被吞 吞卡 谢谢 你好 再见 好的 不用 "
+    "银行 收费 设置 自动 多久 开卡 办卡 补卡 换卡 解锁 工资 退休金 养老金 社保卡 缴费 话费 存钱 取钱 打钱 "
+    "对方 没到 扣钱 存单 大额存单 外汇 购汇 跨境 出国 国外 预留 邮寄 进度 审批 审核 优惠券 签到 里程 "
+    "这个月 上个月 本月 还多少 转错 撤回 锁了 被锁"
 ).split()
+
+#: Readings of banking words where pypinyin's phrase dictionary reads a heteronym the other way
+#: (还款 is huan kuan, not hai kuan; 跨行 is kua hang); applied when the pinyin table is generated.
+WORD_READINGS = {
+    "还款": "huan kuan", "自动还款": "zi dong huan kuan", "最低还款": "zui di huan kuan", "还款日": "huan kuan ri",
+    "还多少": "huan duo shao", "跨行": "kua hang",
+}
 
 #: Common single characters, used when a pinyin syllable matches no banking word.
 COMMON_CHARS = (

@@ -44,13 +44,14 @@ def build() -> PinyinTable:
     from pypinyin import Style, lazy_pinyin, pinyin
     from pypinyin.pinyin_dict import pinyin_dict
 
-    from .lexicon import BANK_WORDS, COMMON_CHARS
+    from .lexicon import BANK_WORDS, COMMON_CHARS, WORD_READINGS
 
     chars = sorted({chr(c) for c in pinyin_dict if CJK_RANGE[0] <= c <= CJK_RANGE[1]} |
                    {c for c in COMMON_CHARS if _is_cjk(c)})
     default = {ch: lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in chars}
     readings = {ch: frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0]) for ch in chars}
-    words = {w: tuple(lazy_pinyin(w, style=Style.NORMAL)) for w in BANK_WORDS if _is_cjk(w)}
+    words = {w: tuple(WORD_READINGS[w].split() if w in WORD_READINGS else lazy_pinyin(w, style=Style.NORMAL))
+             for w in BANK_WORDS if _is_cjk(w)}
     return PinyinTable(default, readings, words)
 
 
