@@ -52,6 +52,8 @@ def test_homophone_fix_leaves_real_words_alone() -> None:
     # heteronyms read the banking way (还款 huan kuan, 跨行 kua hang), tones on words of the lexicon
     ("wo xiang huan kuan", "我想还款"), ("kuahang huikuan", "跨行汇款"),
     ("zìdòng huánkuǎn zěnme shèzhì", "自动还款怎么设置"),
+    # one syllable per token: "yue" is 月 unless a word needs it as 余额 (yu e)
+    ("shang ge yue huan duo shao", "上个月还多少"), ("cha yue", "查余额"),
 ])
 def test_pinyin_is_decoded(text: str, expected: str) -> None:
     assert decode_pinyin(text) == expected

@@ -205,9 +205,20 @@ def decode_pinyin(text: str) -> str | None:
     syllables, single, words = _pinyin_tables()
     letters = "".join(c for c in plain.replace("'", "") if c.isalpha() or c == "v")
     n = len(letters)
-    # best[i] = (syllables covered by banking words, -pieces, syllables, output) for letters[:i]
-    best: list[tuple[int, int, int, str] | None] = [None] * (n + 1)
-    best[0] = (0, 0, 0, "")
+    # typed one syllable per token ("zhe ge yue"): a word that spans fewer tokens than it has syllables
+    # (余额 for "yue") scores only the tokens it covers, so 这个月 beats 这个 + 余额 there
+    tokens = [t for t in ("".join(c for c in t if c.isalpha() or c == "v")
+                          for t in plain.replace("'", " ").split()) if t]
+    ends: dict[int, int] = {}
+    if len(tokens) > 1 and all(t in syllables for t in tokens):
+        pos = 0
+        ends[0] = 0
+        for k, t in enumerate(tokens):
+            pos += len(t)
+            ends[pos] = k + 1
+    # best[i] = (score, -pieces, syllables covered by banking words, syllables, output) for letters[:i]
+    best: list[tuple[int, int, int, int, str] | None] = [None] * (n + 1)
+    best[0] = (0, 0, 0, 0, "")
     max_word = max((len(k) for k in words), default=1)
     for i in range(n):
         cur = best[i]
@@ -215,19 +226,24 @@ def decode_pinyin(text: str) -> str | None:
             continue
         for j in range(i + 1, min(n, i + max_word) + 1):
             piece = letters[i:j]
-            cand: tuple[int, int, int, str] | None = None
+            cands: list[tuple[int, int, int, int, str]] = []
             if piece in words:
                 w = words[piece]
-                cand = (cur[0] + len(w), cur[1] - 1, cur[2] + len(w), cur[3] + w)
-            elif piece in syllables and j - i <= 6:
-                cand = (cur[0], cur[1] - 1, cur[2] + 1, cur[3] + single.get(piece, piece))
-            old = best[j]
-            if cand and (old is None or cand[:2] > old[:2]):
-                best[j] = cand
-    end = best[n]
-    if end is None:
+                score = len(w)
+                if ends:
+                    spans = ends[j] - ends[i] if i in ends and j in ends else 0
+                    score = min(score, spans)
+                cands.append((cur[0] + score, cur[1] - 1, cur[2] + len(w), cur[3] + len(w), cur[4] + w))
+            if piece in syllables and j - i <= 6 and (piece not in words or ends):
+                cands.append((cur[0], cur[1] - 1, cur[2], cur[3] + 1, cur[4] + single.get(piece, piece)))
+            for cand in cands:
+                old = best[j]
+                if old is None or cand[:2] > old[:2]:
+                    best[j] = cand
+    last = best[n]
+    if last is None:
         return None
-    covered, _, total, out = end
+    _, _, covered, total, out = last
     if covered < 2 or covered * 2 < total:
         return None
     return out
