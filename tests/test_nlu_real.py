@@ -92,6 +92,20 @@ def test_institution_gazetteer() -> None:
     assert find_institution("我的养老金到账没") is None  # a pension paid into our account is ours
 
 
+def test_questions_about_another_institutions_own_products() -> None:
+    """"工行的理财收益" asks about the other bank's product; "往工行的卡转" moves money through us."""
+    from bot.nlu.institutions import asks_about_provider
+
+    own = ["工行的理财收益怎么样", "农行信用卡怎么提额", "Chase savings rate today", "what's the Citi mortgage rate",
+           "微信的额度怎么提高"]
+    ours = ["往工行的卡转五百", "转到农行要手续费吗", "send 200 to my Chase account", "工行的卡能绑你们的app吗",
+            "公积金贷款利率多少", "顺丰快递到哪了"]
+    for text, want in [(t, True) for t in own] + [(t, False) for t in ours]:
+        match = find_institution(text)
+        assert match is not None, text
+        assert asks_about_provider(text, match) is want, text
+
+
 def test_gazetteer_is_one_list_with_unique_names() -> None:
     """data/nlu/institutions.yml is the only list: every alias belongs to one entry."""
     from bot.nlu.institutions import load_gazetteer

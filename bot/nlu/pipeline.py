@@ -21,7 +21,7 @@ from ..inputs import text_problem
 from .data import CATEGORIES
 from .encoder import EncoderUnavailable, make_encoder
 from .entities import extract_entities, mask_sensitive
-from .institutions import find_institution
+from .institutions import asks_about_provider, find_institution
 from .language import detect_language
 from .model import CATEGORY_LABELS, NLUModel, featurize
 from .multi import MultiOptions, best_split, candidate_splits, is_request, looks_mixed
@@ -308,7 +308,8 @@ class NLUPipeline:
         institution = find_institution(to_simplified(to_halfwidth(text)))
         if institution and not fallback and intent["name"] != OUT_OF_SCOPE and OUT_OF_SCOPE in self.model.intents:
             p_oos = float(p_int[self.model.intents.index(OUT_OF_SCOPE)])
-            if p_oos >= INSTITUTION_OOS_SHARE * top_conf:
+            if p_oos >= INSTITUTION_OOS_SHARE * top_conf \
+                    or asks_about_provider(to_simplified(to_halfwidth(text)), institution):
                 intent = {"name": OUT_OF_SCOPE, "confidence": round(p_oos, 4)}
                 category = None
         if category is not None and self.model.intent_category.get(str(intent["name"])) not in (None, category):
