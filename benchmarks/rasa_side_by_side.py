@@ -89,7 +89,9 @@ def parse_eval(base: str, texts: list[str]) -> tuple[list[dict[str, Any]], list[
             s = time.perf_counter()
             r = client.post(base + "/model/parse", json={"text": t})
             lat.append(time.perf_counter() - s)
-            out.append(r.json())
+            # a refused or failed parse counts as a miss (and is counted), it does not stop the run
+            body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+            out.append(body if r.status_code == 200 and "intent" in body else {"error": r.status_code})
     return out, lat
 
 
@@ -118,13 +120,17 @@ def pct(values: list[float], q: float) -> float:
 def scores(results: list[dict[str, Any]], gold: list[Any], cats: dict[str, str | None]) -> dict[str, float]:
     """Intent and category accuracy (Rasa's nlu_fallback counts as out_of_scope; bankbot's category is its
     own decision, Rasa's the category of its intent)."""
-    ok_i = ok_c = 0
+    ok_i = ok_c = errors = 0
     for r, e in zip(results, gold, strict=True):
+        if "error" in r:
+            errors += 1
+            continue
         name = r["intent"]["name"]
         name = "out_of_scope" if name == "nlu_fallback" else name
         ok_i += name == e.intent
         ok_c += (r["category"] if "category" in r else cats.get(name)) == e.category
-    return {"intent_accuracy": round(ok_i / len(gold), 4), "category_accuracy": round(ok_c / len(gold), 4)}
+    return {"intent_accuracy": round(ok_i / len(gold), 4), "category_accuracy": round(ok_c / len(gold), 4),
+            "parse_errors": errors}
 
 
 def main() -> int:  # noqa: C901 - a linear script
