@@ -305,11 +305,13 @@ class NLUPipeline:
             category = None if CATEGORY_LABELS[cat_idx] == "none" else CATEGORY_LABELS[cat_idx]
             if self.model.intent_category.get(top_name) is None and top_name in (OUT_OF_SCOPE,):
                 category = None
-        institution = find_institution(to_simplified(to_halfwidth(text)))
+        # offsets refer to the original text; simplification keeps lengths for entity matching
+        simplified = to_simplified(to_halfwidth(text))
+        institution = find_institution(simplified)
         if institution and not fallback and intent["name"] != OUT_OF_SCOPE and OUT_OF_SCOPE in self.model.intents:
             p_oos = float(p_int[self.model.intents.index(OUT_OF_SCOPE)])
             if p_oos >= INSTITUTION_OOS_SHARE * top_conf \
-                    or asks_about_provider(to_simplified(to_halfwidth(text)), institution):
+                    or asks_about_provider(simplified, institution):
                 intent = {"name": OUT_OF_SCOPE, "confidence": round(p_oos, 4)}
                 category = None
         if category is not None and self.model.intent_category.get(str(intent["name"])) not in (None, category):
@@ -334,8 +336,6 @@ class NLUPipeline:
             c = probs["care"][row if care_row is None else care_row]
             care = {"elderly": round(float(c[0]), 4), "distressed": round(float(c[1]), 4)}
             sentiment = {"positive": round(float(c[2]), 4)}
-        # offsets refer to the original text; simplification keeps lengths for entity matching
-        simplified = to_simplified(to_halfwidth(text))
         ent_source = simplified if len(simplified) == len(text) else to_halfwidth(text)
         masked = mask_sensitive(text)
         entities = [e.as_dict(masked) for e in extract_entities(ent_source)]
