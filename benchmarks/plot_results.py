@@ -60,6 +60,7 @@ def main() -> int:
         for ax, keys, title in ((axes[1], ("parse_ms_p50", "parse_ms_p99"), "Parse latency via HTTP (ms)"),
                                 (axes[2], ("rest_messages_per_second", "train_seconds", "server_start_seconds"),
                                  "Throughput (msg/s), train and start time (s)")):
+            keys = tuple(k for k in keys if k in side["bankbot"] and k in side["rasa"])  # a reused model: no train time
             xs = range(len(keys))
             ax.bar([x - 0.2 for x in xs], [side["bankbot"][k] for k in keys], 0.4, label="bankbot", color="#c8102e")
             ax.bar([x + 0.2 for x in xs], [side["rasa"][k] for k in keys], 0.4, label="Rasa 3.6", color="#6b7280")
