@@ -131,3 +131,19 @@ def test_pinyin_and_homophone_normalisation_run_without_pypinyin() -> None:
             "print(normalize('xiugai mima').text, normalize('查余鹅').text, 'pypinyin' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["修改密码", "查余额", "False"]
+
+
+def test_elderly_needs_a_cue_or_a_very_confident_head() -> None:
+    from bot.nlu.care_cues import UNCUED_ELDERLY_SCALE, elderly_probability, has_elderly_cue
+
+    for older in ("我今年七十五了，这个怎么弄", "我老伴住院了，想查查卡里还有多少钱", "孙子不在家，我不会用这个",
+                  "I'm retired and my grandson set this up for me", "the letters are too small, my eyes are bad"):
+        assert has_elderly_cue(older), older
+    for working_age in ("我刚换了工作，工资卡到账了没", "搬家了想改一下地址，原来的网点太远",
+                        "We just had a baby and I want to raise my card limit for the hospital bills",
+                        "I moved abroad for work last year and need to update my phone number"):
+        assert not has_elderly_cue(working_age), working_age
+    # a long story with no cue keeps care mode off unless the head is very sure
+    assert elderly_probability(0.8, "搬家了想改一下地址") < 0.5 <= elderly_probability(0.9, "搬家了想改一下地址")
+    assert elderly_probability(0.6, "我七十多了") == 0.6
+    assert abs(elderly_probability(1.0, "") - UNCUED_ELDERLY_SCALE) < 1e-9

@@ -243,6 +243,15 @@ def _f1(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
             "f1": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0, "support": tp + fn}
 
 
+#: the care labels the hard set scores
+_HARD_CARE = ("elderly", "distressed")
+
+
+def _hard_care(result: dict[str, Any]) -> set[str]:
+    """The scored care labels (:data:`_HARD_CARE`) that ``result`` predicts."""
+    return {lab for lab in _HARD_CARE if _care_prob(result, lab) >= 0.5}
+
+
 def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-class scores on the hard held-out set (``data/test/hard``).
 
@@ -280,7 +289,7 @@ def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, A
         "complaint": _f1([e.intent == "complaint" for e in examples], [p == "complaint" for p in pred_i]),
         "request_human": _f1([e.intent == "request_human" for e in examples], [p == "request_human" for p in pred_i]),
         "care": {lab: _f1([lab in e.care for e in examples], [_care_prob(r, lab) >= 0.5 for r in results])
-                 for lab in ("elderly", "distressed")},
+                 for lab in _HARD_CARE},
         "multi_intent_rate": _rate(sum(multi_hit(i) for i in multi), len(multi)),
         "multi_intent_n": len(multi),
         "false_multi_intent_rate": _rate(sum(bool(results[i].get("multi_intent")) for i in range(len(examples))
@@ -296,7 +305,7 @@ def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, A
          "multi_intent": [m["name"] for m in r.get("multi_intent") or []]}
         for i, (e, r) in enumerate(zip(examples, results, strict=True))
         if r["intent"]["name"] != e.intent or (e.category or "none") != (r["category"] or "none")
-        or (e.intents and not multi_hit(i))
+        or (e.intents and not multi_hit(i)) or set(e.care) & set(_HARD_CARE) != _hard_care(r)
     ]
     return out
 

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import Settings
 from ..inputs import text_problem
 from .data import CATEGORIES
+from .care_cues import elderly_probability
 from .encoder import EncoderUnavailable, make_encoder
 from .entities import extract_entities, mask_sensitive
 from .institutions import asks_about_provider, find_institution
@@ -155,9 +156,9 @@ class NLUPipeline:
         serving = str(getattr(encoder, "identity", ""))
         if trained_on and not settings.serve_encoder_backend and serving != trained_on:
             raise EncoderUnavailable(
-                f"model {path} was trained on the distilled student {trained_on}, but the student under "
+                f"model {path} was trained on the {backend} encoder {trained_on}, but the one under "
                 f"{settings.models_dir} is now {serving or 'missing'}: retrain it "
-                "(`bankbot train --encoder-backend onnx-student`)"
+                f"(`bankbot train --encoder-backend {backend}`)"
             )
         if settings.encoder_cache_size > 0 and model.known_texts is not None:
             encoder = ServeCache(encoder, model.known_texts, settings.encoder_cache_size)
@@ -334,7 +335,8 @@ class NLUPipeline:
         sentiment = {"positive": 0.0}
         if "care" in probs:
             c = probs["care"][row if care_row is None else care_row]
-            care = {"elderly": round(float(c[0]), 4), "distressed": round(float(c[1]), 4)}
+            care = {"elderly": round(elderly_probability(float(c[0]), simplified), 4),
+                    "distressed": round(float(c[1]), 4)}
             sentiment = {"positive": round(float(c[2]), 4)}
         ent_source = simplified if len(simplified) == len(text) else to_halfwidth(text)
         masked = mask_sensitive(text)
