@@ -224,3 +224,20 @@ def test_padding_rows_do_not_reach_the_embedding(models_dir: Path) -> None:
     assert np.allclose(base, moved, atol=1e-5)
     alone = enc.encode(["餘額查詢"])[0]
     assert float(alone @ base[0]) >= 0.9999
+
+
+def test_long_and_short_texts_are_not_padded_together(models_dir: Path) -> None:
+    from bot.nlu.encoder import make_encoder
+    from bot.nlu.onnx_encoder import length_batches
+
+    # a long story and its short clauses: the clauses form their own batch instead of padding to the story
+    assert length_batches([60, 12, 11, 14, 9, 13, 58], 32) == [[4, 2, 1, 5, 3], [6, 0]]
+    assert [len(b) for b in length_batches([5] * 70, 32)] == [32, 32, 6]
+    assert sorted(i for b in length_batches([3, 90, 7, 40, 41, 2], 4) for i in b) == list(range(6))
+    # the same texts give the same embeddings whether encoded together or one by one
+    enc = make_encoder("onnx", models_dir)
+    story = "我那个老手机去年摔坏了，号码也停了，现在换了个新号，可银行的短信还是发到老号上，这个要怎么弄"
+    texts = [story, "号码也停了", "现在换了个新号", "这个要怎么弄"]
+    together = enc.encode(texts)
+    alone = np.stack([enc.encode([t])[0] for t in texts])
+    assert float((together * alone).sum(1).min()) > 0.995

@@ -42,7 +42,7 @@ class MultiOptions:
     min_half: int = 2
     #: at most this many cuts are scored, the ones nearest the middle (0: all); two requests in one
     #: message split near the middle, and each cut costs two encoder rows
-    max_cuts: int = 4
+    max_cuts: int = 3
     #: longest message searched, in words (space-separated) or characters (Chinese without spaces)
     max_words: int = 16
     max_han_chars: int = 24

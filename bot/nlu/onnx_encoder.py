@@ -27,7 +27,7 @@ import os
 import shutil
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,39 +43,46 @@ TABLES = {"int8": "word_embeddings-uint8.npy", "fp32": "word_embeddings-fp32.npy
 
 
 def onnx_cache_dir(models_dir: str | Path, variant: str = "") -> Path:
-    """Where the exported ONNX graphs live (``variant`` ``"student"``: the distilled student's)."""
+    """Where the exported ONNX graphs live (``variant`` ``"student"`` or ``"finetuned"``: a derived encoder's)."""
     name = f"{ENCODER_NAME}-{variant}" if variant else ENCODER_NAME
     return Path(models_dir) / "encoder" / f"{name}-onnx"
 
 
+def _variant(variant: str) -> tuple[Callable[[str | Path], Path], Callable[[str | Path], str], str]:
+    """The derived encoder ``variant`` names: where it is saved, its fingerprint, and the command that makes it."""
+    if variant == "student":
+        from .distill import student_dir, student_identity
+
+        return student_dir, student_identity, "bankbot distill"
+    if variant == "finetuned":
+        from .finetune import finetuned_dir, finetuned_identity
+
+        return finetuned_dir, finetuned_identity, "bankbot train --finetune"
+    raise ValueError(f"unknown encoder variant {variant!r}")
+
+
 def _source(models_dir: str | Path, variant: str) -> Path:
-    """The transformers model to export: the converted teacher, or the student of ``bankbot distill``."""
+    """The transformers model to export: the converted teacher, the student of ``bankbot distill`` or the
+    encoder of ``bankbot train --finetune``."""
     if not variant:
         return ensure_converted(default_cache_dir(models_dir))
-    from .distill import STUDENT_VARIANT, student_available, student_dir
-
-    if variant != STUDENT_VARIANT:
-        raise ValueError(f"unknown encoder variant {variant!r}")
-    if not student_available(models_dir):
-        raise EncoderUnavailable(f"no distilled student under {student_dir(models_dir)}: run `bankbot distill` first")
-    return student_dir(models_dir)
+    where, identity, command = _variant(variant)
+    if not identity(models_dir):
+        raise EncoderUnavailable(f"no {variant} encoder under {where(models_dir)}: run `{command}` first")
+    return where(models_dir)
 
 
-def _source_identity(models_dir: str | Path, variant: str) -> str:
-    """The fingerprint of what an export was made from: ``""`` for the teacher, the student's otherwise
-    (an export of an older student is stale even if nobody deleted it)."""
-    if not variant:
-        return ""
-    from .distill import student_identity
-
-    return student_identity(models_dir)
+def variant_identity(models_dir: str | Path, variant: str) -> str:
+    """The fingerprint of what an export is made from: ``""`` for the teacher, the derived encoder's otherwise
+    (an export of an older student or fine-tuned encoder is stale even if nobody deleted it)."""
+    return _variant(variant)[1](models_dir) if variant else ""
 
 
 def ensure_exported(models_dir: str | Path, variant: str = "") -> Path:
     """Export (fp32) and quantise (int8) the encoder unless a complete cache is there already."""
     out = onnx_cache_dir(models_dir, variant)
     stamp = out / "bankbot-cache.json"
-    identity = _source_identity(models_dir, variant)
+    identity = variant_identity(models_dir, variant)
 
     def fresh() -> bool:
         if not stamp.is_file():
@@ -206,6 +213,22 @@ def _quantize(src: Path, dest: Path) -> None:
         root.setLevel(level)
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, slack: float = 1.3, extra: int = 4) -> list[list[int]]:
+    """Indices grouped into batches of similar length (shortest first), at most ``batch_size`` each.
+
+    A batch is padded to its longest sequence, so a long message encoded with its short clauses would pay its
+    length once per clause; a sequence joins a batch only while it is at most ``slack`` times the batch's
+    shortest plus ``extra`` tokens.
+    """
+    out: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda k: lengths[k]):
+        if out and len(out[-1]) < batch_size and lengths[i] <= slack * lengths[out[-1][0]] + extra:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 class OnnxEncoder(E5Text):
     """Mean-pooled, L2-normalised e5 embeddings on ONNX Runtime (int8 by default)."""
 
@@ -244,12 +267,8 @@ class OnnxEncoder(E5Text):
                 f"ONNX encoder cache at {path} is unreadable ({exc}); delete it to export again."
             ) from exc
         self.precision = precision
-        #: which encoder this is beyond its backend name: the student's fingerprint, "" for the teacher
-        self.identity = ""
-        if variant:
-            from .distill import student_identity
-
-            self.identity = student_identity(models_dir)
+        #: which encoder this is beyond its backend name: a derived encoder's fingerprint, "" for the teacher
+        self.identity = variant_identity(models_dir, variant)
         self._table = str.maketrans({int(k): v for k, v in norm.items()})
         self.bos, self.eos, self.pad = special["bos"], special["eos"], special["pad"]
 
@@ -269,9 +288,7 @@ class OnnxEncoder(E5Text):
         if not texts:
             return out
         seqs = [self.token_ids(t, prefix) for t in texts]
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([len(s) for s in seqs], batch_size):
             width = max(len(seqs[i]) for i in idx)
             ids = np.full((len(idx), width), self.pad, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
