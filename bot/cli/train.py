@@ -7,7 +7,7 @@ import json
 
 from ..config import load_settings
 from ..nlu.encoder import BACKENDS
-from ..nlu.training import train_model
+from ..nlu.training import finetune_encoder, train_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,11 +22,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="add pinyin / initials / HK-TW / homophone variants of the Chinese examples (experimental)")
     p.add_argument("--no-external", action="store_true", help="don't add BANKING77/CLINC150 material")
     p.add_argument("--encoder-backend", choices=list(BACKENDS), help="encoder used to embed the data")
+    p.add_argument("--finetune", action="store_true",
+                   help="first fine-tune the encoder's top layers on the project's examples, then train the heads on "
+                        "it (backend onnx-finetuned; docs/nlu.md)")
+    p.add_argument("--finetune-layers", type=int, default=3, help="top layers to fine-tune (default 3 of 12)")
+    p.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning passes over the examples (default 3)")
+    p.add_argument("--finetune-anchor", type=float, default=1.0,
+                   help="weight of the term that keeps the tuned embedding near e5's own (default 1.0)")
+    p.add_argument("--finetune-minutes", type=float, default=15.0,
+                   help="fine-tuning time budget (default 15; it stops early if reached)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print a summary."""
     settings = load_settings(args.config, seed=args.seed, encoder_backend=args.encoder_backend)
+    if args.finetune:
+        backend = finetune_encoder(settings, args.data, args.finetune_layers, args.finetune_epochs,
+                                   args.finetune_minutes, anchor=args.finetune_anchor)
+        settings = load_settings(args.config, seed=args.seed, encoder_backend=backend)
     path = train_model(settings, args.data, args.care, args.out, external=not args.no_external,
                        epochs=args.epochs, augmented=args.augment)
     meta = json.loads((path / "metadata.json").read_text())

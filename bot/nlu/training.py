@@ -35,6 +35,23 @@ def training_examples(nlu_paths: list[str], external: bool = True,
     return own + ext
 
 
+def finetune_encoder(settings: Settings, nlu_paths: list[str] | None = None, top_layers: int = 3,
+                     epochs: int = 3, minutes: float = 15.0, anchor: float = 1.0,
+                     log: Callable[[str], None] = print) -> str:
+    """Fine-tune the encoder's top layers on the project's own labelled examples (:mod:`bot.nlu.finetune`);
+    returns the backend to train the heads with (``onnx-finetuned``)."""
+    from .finetune import finetune
+    from .normalize import normalize
+
+    nlu_paths = nlu_paths or [settings.nlu_data]
+    own = [e for e in training_examples(nlu_paths, external=False, log=log) if e.intent]
+    texts = [normalize(e.text).text for e in own]
+    finetune(settings.models_dir, texts, [e.intent or "" for e in own], [e.category or "" for e in own],
+             top_layers=top_layers, epochs=epochs, budget_s=minutes * 60, seed=settings.seed, anchor=anchor,
+             threads=settings.encoder_threads or None, data_hash=data_hash(nlu_paths), log=log)
+    return "onnx-finetuned"
+
+
 #: meta intents whose examples are calm, usable as "no care label" examples
 _CALM_META = {"greet", "goodbye", "affirm", "deny", "out_of_scope"}
 
