@@ -41,6 +41,31 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="module")
+def teacher_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder of this test module's own that shares the session's converted and exported teacher (for
+    tests that derive encoders from it: the distilled student, the fine-tuned encoder)."""
+    from bot.nlu.encoder import ENCODER_NAME, default_cache_dir, ensure_converted
+    from bot.nlu.onnx_encoder import ensure_exported
+
+    ensure_converted(default_cache_dir(models_dir))
+    ensure_exported(models_dir)
+    own = tmp_path_factory.mktemp("derived-models")
+    (own / "encoder").mkdir()
+    for name in (ENCODER_NAME, f"{ENCODER_NAME}-onnx"):
+        (own / "encoder" / name).symlink_to((models_dir / "encoder" / name).resolve())
+    return own
+
+
+def teacher_only(teacher_models: Path, dest: Path) -> Path:
+    """A models folder at ``dest`` holding only the converted teacher (no export, no derived encoder)."""
+    from bot.nlu.encoder import ENCODER_NAME
+
+    (dest / "encoder").mkdir(parents=True)
+    (dest / "encoder" / ENCODER_NAME).symlink_to((teacher_models / "encoder" / ENCODER_NAME).resolve())
+    return dest
+
+
 @pytest.fixture(scope="session")
 def model_env(models_dir: Path) -> dict[str, str]:
     """Environment that points bankbot at the session's models folder."""

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from bot.nlu.distill import STUDENT_VARIANT, distill, pick_layers, student_available, student_dir
-from bot.nlu.encoder import ENCODER_NAME, EncoderUnavailable, default_cache_dir, ensure_converted, make_encoder
+from bot.nlu.encoder import EncoderUnavailable, make_encoder
 from bot.nlu.onnx_encoder import ensure_exported, onnx_cache_dir
+
+from .conftest import teacher_only
 
 TEXTS = ["查一下我的余额", "信用卡账单什么时候出", "我想挂失银行卡", "转账手续费多少", "how do I reset my password",
          "what is the fee for a wire abroad", "my card was declined", "帮我把额度调高点", "积分可以换什么",
@@ -27,21 +29,13 @@ def test_layers_are_evenly_spaced_and_keep_the_last() -> None:
 
 
 @pytest.fixture(scope="module")
-def student_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder sharing the session's teacher caches, with a tiny student distilled into it."""
-    ensure_converted(default_cache_dir(models_dir))
-    ensure_exported(models_dir)
-    own = tmp_path_factory.mktemp("student-models")
-    (own / "encoder").mkdir()
-    for name in (ENCODER_NAME, f"{ENCODER_NAME}-onnx"):
-        (own / "encoder" / name).symlink_to((models_dir / "encoder" / name).resolve())
-    return own
+def student_models(teacher_models: Path) -> Path:
+    """A models folder sharing the session's teacher, for the student encoder of these tests."""
+    return teacher_models
 
 
 def test_missing_student_is_a_clear_error(tmp_path: Path, student_models: Path) -> None:
-    empty = tmp_path / "m"
-    (empty / "encoder").mkdir(parents=True)
-    (empty / "encoder" / ENCODER_NAME).symlink_to((student_models / "encoder" / ENCODER_NAME).resolve())
+    empty = teacher_only(student_models, tmp_path / "m")
     with pytest.raises(EncoderUnavailable, match="bankbot distill"):
         make_encoder("onnx-student", empty)
 

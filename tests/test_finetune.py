@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu.encoder import ENCODER_NAME, EncoderUnavailable, default_cache_dir, ensure_converted, make_encoder
+from bot.nlu.encoder import EncoderUnavailable, make_encoder
 from bot.nlu.finetune import finetune, finetuned_available, finetuned_dir, finetuned_identity
-from bot.nlu.onnx_encoder import ensure_exported, onnx_cache_dir
+from bot.nlu.onnx_encoder import onnx_cache_dir
+
+from .conftest import teacher_only
 
 # two intents whose texts e5 puts close together (own balance vs balance rules), with categories
 LABELLED = [("查一下我的余额", "check_balance", "inquiry"), ("我卡里还有多少钱", "check_balance", "inquiry"),
@@ -22,15 +24,9 @@ LABELLED = [("查一下我的余额", "check_balance", "inquiry"), ("我卡里�
 
 
 @pytest.fixture(scope="module")
-def tuned_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder sharing the session's teacher caches, with a tiny fine-tuned encoder in it."""
-    ensure_converted(default_cache_dir(models_dir))
-    ensure_exported(models_dir)
-    own = tmp_path_factory.mktemp("finetuned-models")
-    (own / "encoder").mkdir()
-    for name in (ENCODER_NAME, f"{ENCODER_NAME}-onnx"):
-        (own / "encoder" / name).symlink_to((models_dir / "encoder" / name).resolve())
-    return own
+def tuned_models(teacher_models: Path) -> Path:
+    """A models folder sharing the session's teacher, for the finetuned encoder of these tests."""
+    return teacher_models
 
 
 def _margin(vec: np.ndarray, labels: list[str]) -> float:
@@ -43,9 +39,7 @@ def _margin(vec: np.ndarray, labels: list[str]) -> float:
 
 
 def test_missing_finetuned_encoder_is_a_clear_error(tmp_path: Path, tuned_models: Path) -> None:
-    empty = tmp_path / "m"
-    (empty / "encoder").mkdir(parents=True)
-    (empty / "encoder" / ENCODER_NAME).symlink_to((tuned_models / "encoder" / ENCODER_NAME).resolve())
+    empty = teacher_only(tuned_models, tmp_path / "m")
     with pytest.raises(EncoderUnavailable, match="bankbot train --finetune"):
         make_encoder("onnx-finetuned", empty)
 

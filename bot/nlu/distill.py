@@ -15,9 +15,7 @@ distillation error is not a train/serve mismatch either.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,15 +25,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .encoder import ENCODER_NAME, default_cache_dir, ensure_converted
-from .encoder_training import length_chunks, pad_batch, pooled_embedding, truncate
+from .encoder_training import (
+    DerivedEncoder,
+    length_chunks,
+    pad_batch,
+    pooled_embedding,
+    save_derived,
+    truncate,
+)
 
 if TYPE_CHECKING:
     from .onnx_encoder import OnnxEncoder
 
 STUDENT_VARIANT = "student"
 STUDENT_NAME = f"{ENCODER_NAME}-{STUDENT_VARIANT}"
-#: files of the converted teacher a derived encoder (student, fine-tuned) shares with it
-SHARED_FILES = ("tokenizer.json", "tokenizer.unigram.npz", "normalization.json", "special_tokens.json")
 
 
 @dataclass
@@ -53,23 +56,9 @@ class DistillReport:
     cosine_after: float
 
 
-def student_dir(models_dir: str | Path) -> Path:
-    """Where the distilled student (a transformers model) is saved."""
-    return Path(models_dir) / "encoder" / STUDENT_NAME
-
-
-def student_available(models_dir: str | Path) -> bool:
-    """Whether ``bankbot distill`` has produced a student under ``models_dir``."""
-    return (student_dir(models_dir) / "distill.json").is_file()
-
-
-def student_identity(models_dir: str | Path) -> str:
-    """A short fingerprint of the distilled student (of its ``distill.json``); ``""`` when there is none.
-
-    Models trained on the student record it, so heads are never served on a student distilled after them.
-    """
-    path = student_dir(models_dir) / "distill.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else ""
+STUDENT = DerivedEncoder(STUDENT_NAME, "distill.json", "bankbot distill")
+#: where the student is saved, whether it exists, and its fingerprint (see :class:`DerivedEncoder`)
+student_dir, student_available, student_identity = STUDENT.dir, STUDENT.available, STUDENT.identity
 
 
 def pick_layers(total: int, keep: int) -> list[int]:
@@ -198,21 +187,9 @@ def distill(models_dir: str | Path, texts: Sequence[str], layers: int = 6, epoch
             break
     after = probe_cosine()
     out = student_dir(models_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    for name in SHARED_FILES:
-        if (teacher_src / name).is_file():
-            shutil.copy(teacher_src / name, tmp / name)
     report = DistillReport(layers=keep, texts=len(seqs), epochs_done=round(step / steps_per_epoch, 3), steps=step,
                            seconds=round(time.monotonic() - start, 1), teacher_seconds=round(teacher_s, 1),
                            stopped_by_budget=stopped, cosine_before=round(before, 4), cosine_after=round(after, 4))
-    (tmp / "distill.json").write_text(json.dumps(asdict(report), indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    # a new student invalidates its ONNX export
-    shutil.rmtree(onnx_cache_dir(models_dir, STUDENT_VARIANT), ignore_errors=True)
+    save_derived(model, teacher_src, out, "distill.json", asdict(report), onnx_cache_dir(models_dir, STUDENT_VARIANT))
     log(f"cosine to the teacher after: {after:.4f}; saved to {out}")
     return report

@@ -14,18 +14,21 @@ The result is a transformers model under ``<models_dir>/encoder/multilingual-e5-
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .distill import SHARED_FILES
 from .encoder import ENCODER_NAME, default_cache_dir, ensure_converted
-from .encoder_training import length_chunks, pad_batch, pooled_embedding, truncate
+from .encoder_training import (
+    DerivedEncoder,
+    length_chunks,
+    pad_batch,
+    pooled_embedding,
+    save_derived,
+    truncate,
+)
 
 FINETUNED_VARIANT = "finetuned"
 FINETUNED_NAME = f"{ENCODER_NAME}-{FINETUNED_VARIANT}"
@@ -50,20 +53,9 @@ class FinetuneReport:
     data_hash: str
 
 
-def finetuned_dir(models_dir: str | Path) -> Path:
-    """Where the fine-tuned encoder (a transformers model) is saved."""
-    return Path(models_dir) / "encoder" / FINETUNED_NAME
-
-
-def finetuned_available(models_dir: str | Path) -> bool:
-    """Whether ``bankbot train --finetune`` has produced a fine-tuned encoder under ``models_dir``."""
-    return (finetuned_dir(models_dir) / "finetune.json").is_file()
-
-
-def finetuned_identity(models_dir: str | Path) -> str:
-    """A short fingerprint of the fine-tuned encoder (of its ``finetune.json``); ``""`` when there is none."""
-    path = finetuned_dir(models_dir) / "finetune.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else ""
+FINETUNED = DerivedEncoder(FINETUNED_NAME, "finetune.json", "bankbot train --finetune")
+#: where the tuned encoder is saved, whether it exists, and its fingerprint (see :class:`DerivedEncoder`)
+finetuned_dir, finetuned_available, finetuned_identity = FINETUNED.dir, FINETUNED.available, FINETUNED.identity
 
 
 def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str], categories: Sequence[str],
@@ -166,23 +158,12 @@ def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str
                for i in range(0, len(probe), 64)]
     anchor_cos = sum(cos) / len(probe)
     out = finetuned_dir(models_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    for name in SHARED_FILES:
-        if (src / name).is_file():
-            shutil.copy(src / name, tmp / name)
     report = FinetuneReport(top_layers=top_layers, texts=len(seqs), intents=len(intent_names),
                             categories=len(cat_names), epochs_done=round(step / steps_per_epoch, 3), steps=step,
                             seconds=round(time.monotonic() - start, 1), stopped_by_budget=stopped,
                             loss_first=round(first, 4), loss_last=round(last, 4),
                             anchor_cosine=round(anchor_cos, 4), data_hash=data_hash)
-    (tmp / "finetune.json").write_text(json.dumps(asdict(report), indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    shutil.rmtree(onnx_cache_dir(models_dir, FINETUNED_VARIANT), ignore_errors=True)  # its export is stale now
+    save_derived(model, src, out, "finetune.json", asdict(report), onnx_cache_dir(models_dir, FINETUNED_VARIANT))
     log(f"fine-tuned in {report.seconds:.0f} s ({report.epochs_done} epochs); cosine to the original "
         f"{anchor_cos:.4f}; saved to {out}")
     return report

@@ -27,14 +27,18 @@ import os
 import shutil
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .encoder import ENCODER_NAME, E5Text, EncoderUnavailable, default_cache_dir, ensure_converted
 from .mapped import map_npy
 from .unigram import UnigramTokenizer
+
+if TYPE_CHECKING:
+    from .encoder_training import DerivedEncoder
 
 ONNX_CACHE_VERSION = "3"
 _export_lock = threading.Lock()
@@ -48,16 +52,16 @@ def onnx_cache_dir(models_dir: str | Path, variant: str = "") -> Path:
     return Path(models_dir) / "encoder" / f"{name}-onnx"
 
 
-def _variant(variant: str) -> tuple[Callable[[str | Path], Path], Callable[[str | Path], str], str]:
-    """The derived encoder ``variant`` names: where it is saved, its fingerprint, and the command that makes it."""
+def _variant(variant: str) -> "DerivedEncoder":
+    """The derived encoder ``variant`` names (``student`` or ``finetuned``)."""
     if variant == "student":
-        from .distill import student_dir, student_identity
+        from .distill import STUDENT
 
-        return student_dir, student_identity, "bankbot distill"
+        return STUDENT
     if variant == "finetuned":
-        from .finetune import finetuned_dir, finetuned_identity
+        from .finetune import FINETUNED
 
-        return finetuned_dir, finetuned_identity, "bankbot train --finetune"
+        return FINETUNED
     raise ValueError(f"unknown encoder variant {variant!r}")
 
 
@@ -66,16 +70,16 @@ def _source(models_dir: str | Path, variant: str) -> Path:
     encoder of ``bankbot train --finetune``."""
     if not variant:
         return ensure_converted(default_cache_dir(models_dir))
-    where, identity, command = _variant(variant)
-    if not identity(models_dir):
-        raise EncoderUnavailable(f"no {variant} encoder under {where(models_dir)}: run `{command}` first")
-    return where(models_dir)
+    derived = _variant(variant)
+    if not derived.available(models_dir):
+        raise EncoderUnavailable(f"no {variant} encoder under {derived.dir(models_dir)}: run `{derived.command}` first")
+    return derived.dir(models_dir)
 
 
 def variant_identity(models_dir: str | Path, variant: str) -> str:
     """The fingerprint of what an export is made from: ``""`` for the teacher, the derived encoder's otherwise
     (an export of an older student or fine-tuned encoder is stale even if nobody deleted it)."""
-    return _variant(variant)[1](models_dir) if variant else ""
+    return _variant(variant).identity(models_dir) if variant else ""
 
 
 def ensure_exported(models_dir: str | Path, variant: str = "") -> Path:
