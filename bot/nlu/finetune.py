@@ -59,8 +59,8 @@ finetuned_dir, finetuned_available, finetuned_identity = FINETUNED.dir, FINETUNE
 
 
 def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str], categories: Sequence[str],
-             top_layers: int = 3, epochs: int = 3, budget_s: float = 900.0, seed: int = 42, batch_size: int = 32,
-             lr: float = 4e-5, anchor: float = 1.0, scale: float = 20.0, max_tokens: int = 64,
+             top_layers: int = 4, epochs: int = 2, budget_s: float = 900.0, seed: int = 42, batch_size: int = 32,
+             lr: float = 4e-5, anchor: float = 4.0, scale: float = 20.0, max_tokens: int = 64,
              threads: int | None = None, data_hash: str = "",
              log: Callable[[str], None] = print) -> FinetuneReport:
     """Fine-tune the top ``top_layers`` layers on ``texts`` labelled with ``intents`` and ``categories``
@@ -82,6 +82,10 @@ def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str
     rng = random.Random(seed)
     torch.manual_seed(seed)
     src = ensure_converted(default_cache_dir(models_dir))
+    model = BertModel.from_pretrained(src, add_pooling_layer=False)
+    n_layers = len(model.encoder.layer)
+    if not 1 <= top_layers <= n_layers:  # before the minute of embedding work below
+        raise ValueError(f"top_layers must be between 1 and {n_layers}")
     tok = OnnxEncoder(models_dir, precision="fp32")  # the original encoder; its tokenizer is the serving one
     log(f"fine-tuning: original embeddings of {len(texts)} texts ...")
     original = torch.from_numpy(tok.encode(list(texts), batch_size=64))
@@ -91,10 +95,6 @@ def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str
     y_int = torch.tensor([intent_names.index(i) for i in intents])
     y_cat = torch.tensor([cat_names.index(c) for c in categories])
 
-    model = BertModel.from_pretrained(src, add_pooling_layer=False)
-    n_layers = len(model.encoder.layer)
-    if not 1 <= top_layers <= n_layers:
-        raise ValueError(f"top_layers must be between 1 and {n_layers}")
     for p in model.parameters():
         p.requires_grad_(False)
     for layer in model.encoder.layer[n_layers - top_layers:]:

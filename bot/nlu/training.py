@@ -35,8 +35,8 @@ def training_examples(nlu_paths: list[str], external: bool = True,
     return own + ext
 
 
-def finetune_encoder(settings: Settings, nlu_paths: list[str] | None = None, top_layers: int = 3,
-                     epochs: int = 3, minutes: float = 15.0, anchor: float = 1.0,
+def finetune_encoder(settings: Settings, nlu_paths: list[str] | None = None, top_layers: int = 4,
+                     epochs: int = 2, minutes: float = 15.0, anchor: float = 4.0,
                      log: Callable[[str], None] = print) -> str:
     """Fine-tune the encoder's top layers on the project's own labelled examples (:mod:`bot.nlu.finetune`);
     returns the backend to train the heads with (``onnx-finetuned``)."""
