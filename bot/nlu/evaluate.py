@@ -148,7 +148,7 @@ def evaluate_care(examples: list[Example], results: list[dict[str, Any]], neutra
         }
         del j
     for e, r in zip(examples, results, strict=False):
-        predicted = tuple(lab for lab in CARE_LABELS if _care_prob(r, lab) >= 0.5)
+        predicted = predicted_care(r)
         if set(predicted) != set(e.labels):
             out["errors"].append({"text": r["text"], "expected": list(e.labels), "predicted": list(predicted),
                                   "care": r["care"], "sentiment": r.get("sentiment"), "source": f"{e.source}:{e.line}"})
@@ -158,6 +158,11 @@ def evaluate_care(examples: list[Example], results: list[dict[str, Any]], neutra
             out.setdefault("neutral_banking_fpr", {})[lab] = round(fp / len(neutral_banking), 4)
         out["neutral_banking_n"] = len(neutral_banking)
     return out
+
+
+def predicted_care(result: dict[str, Any], labels: Sequence[str] = CARE_LABELS) -> tuple[str, ...]:
+    """The care labels among ``labels`` that ``result`` predicts (at the 0.5 decision point), in that order."""
+    return tuple(lab for lab in labels if _care_prob(result, lab) >= 0.5)
 
 
 def _care_prob(result: dict[str, Any], label: str) -> float:
@@ -247,11 +252,6 @@ def _f1(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float]:
 _HARD_CARE = ("elderly", "distressed")
 
 
-def _hard_care(result: dict[str, Any]) -> set[str]:
-    """The scored care labels (:data:`_HARD_CARE`) that ``result`` predicts."""
-    return {lab for lab in _HARD_CARE if _care_prob(result, lab) >= 0.5}
-
-
 def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-class scores on the hard held-out set (``data/test/hard``).
 
@@ -305,7 +305,7 @@ def evaluate_hard(examples: Sequence[HardExample], results: Sequence[dict[str, A
          "multi_intent": [m["name"] for m in r.get("multi_intent") or []]}
         for i, (e, r) in enumerate(zip(examples, results, strict=True))
         if r["intent"]["name"] != e.intent or (e.category or "none") != (r["category"] or "none")
-        or (e.intents and not multi_hit(i)) or set(e.care) & set(_HARD_CARE) != _hard_care(r)
+        or (e.intents and not multi_hit(i)) or set(e.care) & set(_HARD_CARE) != set(predicted_care(r, _HARD_CARE))
     ]
     return out
 
