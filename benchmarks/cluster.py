@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 
 from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
+from serving import NO_RATE_LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = ["你好", "怎么修改登录密码", "信用卡账单多少", "积分能换什么", "how do I activate my card",
@@ -102,9 +103,7 @@ class Infra:
         port = _port()
         env = {**os.environ, "BANKBOT_DATABASE_URL": self.pg_url, "BANKBOT_REDIS_URL": self.redis_url,
                "BANKBOT_API_TOKEN": self.token, "BANKBOT_INSTANCE_ID": name, "BANKBOT_MIGRATE_ON_START": "always",
-               "BANKBOT_DATA_DIR": str(self.root / name), "BANKBOT_CLIENT_RATE": "100000",
-               "BANKBOT_CLIENT_BURST": "100000", "BANKBOT_MESSAGE_RATE": "1000", "BANKBOT_MESSAGE_BURST": "1000",
-               "TOKENIZERS_PARALLELISM": "false"}
+               "BANKBOT_DATA_DIR": str(self.root / name), **NO_RATE_LIMITS, "TOKENIZERS_PARALLELISM": "false"}
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-train", "--model", self.model,
                                  "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 from procfs import rss_mb  # benchmarks/procfs.py (the scripts run from this folder)
-from serving import free_port, wait_healthy  # benchmarks/serving.py
+from serving import NO_RATE_LIMITS, free_port, wait_healthy  # benchmarks/serving.py
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,11 +110,6 @@ async def _throughput(base: str, customers: int, messages: int, texts: list[str]
         t = time.perf_counter()
         done = sum(await asyncio.gather(*[one(i, client) for i in range(customers)]))
         return done / (time.perf_counter() - t)
-
-
-#: the load generator is one client sending as fast as it can; Rasa has no rate limit, so ours is lifted too
-_NO_LIMITS = {"BANKBOT_CLIENT_RATE": "100000", "BANKBOT_CLIENT_BURST": "100000", "BANKBOT_MESSAGE_RATE": "1000",
-              "BANKBOT_MESSAGE_BURST": "1000"}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -211,7 +206,7 @@ def main() -> int:  # noqa: C901 - a linear script
         t = time.time()
         procs.append(subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-train", "--model", str(bankbot_model),
                                        "--port", str(b_port)], cwd=ROOT,
-                                      env={**os.environ, "BANKBOT_DATA_DIR": str(work / "var"), **_NO_LIMITS},
+                                      env={**os.environ, "BANKBOT_DATA_DIR": str(work / "var"), **NO_RATE_LIMITS},
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         report["bankbot"]["server_start_seconds"] = round(wait_healthy(f"http://127.0.0.1:{b_port}/ready"), 1)
         bankbot_proc = procs[-1]

@@ -1,10 +1,15 @@
-"""Starting a server for a benchmark: a free port, and waiting until it reports healthy."""
+"""Starting a server for a benchmark: a free port, lifted rate limits, and waiting until it reports healthy."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+
+#: settings for a bankbot server under a load generator (one client sending as fast as it can): the per-client
+#: and per-conversation rate limits are lifted, so the benchmark measures the server and not the limiter
+NO_RATE_LIMITS = {"BANKBOT_CLIENT_RATE": "100000", "BANKBOT_CLIENT_BURST": "100000", "BANKBOT_MESSAGE_RATE": "1000",
+                  "BANKBOT_MESSAGE_BURST": "1000"}
 
 
 def free_port() -> int:
