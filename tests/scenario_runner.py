@@ -248,6 +248,9 @@ def _check(h: Harness, sender: str, exp: dict[str, Any], messages: list[dict[str
     joined = "\n".join(texts)
     for s in exp.get("says", []):
         assert s in joined, f"{where}: expected {s!r} in bot texts {texts!r}"
+    order = [joined.find(s) for s in exp.get("says_in_order", [])]
+    assert all(i >= 0 for i in order) and order == sorted(order), \
+        f"{where}: expected {exp.get('says_in_order')!r} in this order in bot texts {texts!r}"
     for s in exp.get("not_says", []):
         assert s not in joined, f"{where}: did not expect {s!r} in bot texts {texts!r}"
     if exp.get("silent"):

@@ -284,6 +284,10 @@ class Policy:
             return steps + [Step("utter", "utter_chitchat")]
         if parse.get("multi_intent"):
             items = [m["name"] for m in parse["multi_intent"]]
+            if intent in items:
+                # the whole message's reading goes first: when the split is wrong (a story clause read as a
+                # second request) the customer still gets the answer to what they asked
+                items = [intent] + [n for n in items if n != intent]
             state["queue"] = items[1:]
             state["misses"] = 0
             return steps + self._solve(state, items[0], text)
