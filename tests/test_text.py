@@ -147,3 +147,18 @@ def test_elderly_needs_a_cue_or_a_very_confident_head() -> None:
     assert elderly_probability(0.8, "搬家了想改一下地址") < 0.5 <= elderly_probability(0.9, "搬家了想改一下地址")
     assert elderly_probability(0.6, "我七十多了") == 0.6
     assert abs(elderly_probability(1.0, "") - UNCUED_ELDERLY_SCALE) < 1e-9
+
+
+def test_impatience_is_distressed_even_when_the_head_reads_a_calm_request() -> None:
+    from bot.nlu.care_cues import IMPATIENCE_FLOOR, distressed_probability, has_impatience_cue
+
+    for impatient in ("说了好几遍了 我要查流水", "磨磨叽叽的 到底还要多久", "快啲幫我睇下",
+                      "for the third time, where is my card", "I already told you twice, close the account",
+                      "ugh, get to the point"):
+        assert has_impatience_cue(impatient), impatient
+    for calm in ("转账多久能到账", "怎么查最近的交易记录", "我要投诉网点", "how long does a transfer take",
+                 "what happens if my card is stolen"):
+        assert not has_impatience_cue(calm), calm
+    assert distressed_probability(0.05, "别绕了 余额多少") == IMPATIENCE_FLOOR > 0.5
+    assert distressed_probability(0.9, "别绕了 余额多少") == 0.9
+    assert distressed_probability(0.05, "余额多少") == 0.05

@@ -1,4 +1,4 @@
-"""Evidence for the elderly care label beyond the care head's probability.
+"""Evidence for the elderly and distressed care labels beyond the care head's probability.
 
 The care head learned that long, story-like messages often come from older customers, so a working-age
 customer's long story (a move, a new job, a baby) could switch on care mode. Older customers almost always
@@ -41,3 +41,35 @@ def has_elderly_cue(simplified: str) -> bool:
 def elderly_probability(p_head: float, simplified: str) -> float:
     """The elderly probability the pipeline reports: the head's, scaled down when the text has no cue."""
     return p_head if has_elderly_cue(simplified) else p_head * UNCUED_ELDERLY_SCALE
+
+
+#: impatience, mild included, is distressed (docs/care.md); short impatient openers around a request ("别绕了 …",
+#: "ugh just …") are what the care head misses, because the request part looks like any calm question
+IMPATIENCE_CUES_ZH = (
+    "问了两遍", "问了三遍", "问了几遍", "问了好几遍", "问了半天", "说了两遍", "说了三遍", "说了几遍", "说了好几遍",
+    "说了多少遍", "说了不是", "又是这套", "别绕", "绕来绕去", "说重点", "讲重点", "说人话", "废话", "赶紧", "快点",
+    "快一点", "快啊", "能不能快", "搞快点", "快啲", "磨蹭", "磨叽", "墨迹", "啰嗦", "等半天", "等了半天", "等了好久",
+    "等咗好耐", "还要多久", "要等多久", "怎么还没", "有完没完", "烦不烦", "烦死", "急死", "服了", "无语", "行了行了",
+    "答非所问", "直接说", "直接告诉我", "到底行不行", "到底要",
+)
+IMPATIENCE_CUES_EN = re.compile(
+    r"\b(ugh+|come on|hurry( up)?|asap|for the (second|third|fourth|fifth|\w+th) time|how many times|"
+    r"(asked|told you|said) (this |that |it )?(twice|three times|again|already)|already (asked|told|said)|"
+    r"just (tell|give|show) me|get to the point|whatever|still waiting|don'?t have all day|answer the question|"
+    r"seriously\?)",
+    re.IGNORECASE,
+)
+#: with an impatience cue the reported distressed probability is at least this (above the 0.5 decision point)
+IMPATIENCE_FLOOR = 0.6
+
+
+def has_impatience_cue(simplified: str) -> bool:
+    """Whether the (simplified-Chinese) message shows impatience (repeating, hurrying, "get to the point")."""
+    low = simplified.lower()
+    return any(w in low for w in IMPATIENCE_CUES_ZH) or IMPATIENCE_CUES_EN.search(low) is not None
+
+
+def distressed_probability(p_head: float, simplified: str) -> float:
+    """The distressed probability the pipeline reports: the head's, raised to :data:`IMPATIENCE_FLOOR` when the
+    text shows impatience."""
+    return max(p_head, IMPATIENCE_FLOOR) if has_impatience_cue(simplified) else p_head

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import Settings
 from ..inputs import text_problem
-from .care_cues import elderly_probability
+from .care_cues import distressed_probability, elderly_probability
 from .data import CATEGORIES
 from .encoder import EncoderUnavailable, make_encoder
 from .entities import extract_entities, mask_sensitive
@@ -336,7 +336,7 @@ class NLUPipeline:
         if "care" in probs:
             c = probs["care"][row if care_row is None else care_row]
             care = {"elderly": round(elderly_probability(float(c[0]), simplified), 4),
-                    "distressed": round(float(c[1]), 4)}
+                    "distressed": round(distressed_probability(float(c[1]), simplified), 4)}
             sentiment = {"positive": round(float(c[2]), 4)}
         ent_source = simplified if len(simplified) == len(text) else to_halfwidth(text)
         masked = mask_sensitive(text)
