@@ -32,10 +32,15 @@ ELDERLY_CUES_EN = re.compile(
 UNCUED_ELDERLY_SCALE = 0.5 / 0.9
 
 
+def _has_cue(simplified: str, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+    """Whether the lower-cased text contains one of ``words`` or matches ``pattern``."""
+    low = simplified.lower()
+    return any(w in low for w in words) or pattern.search(low) is not None
+
+
 def has_elderly_cue(simplified: str) -> bool:
     """Whether the (simplified-Chinese) message says something that shows the writer is older."""
-    low = simplified.lower()
-    return any(w in low for w in ELDERLY_CUES_ZH) or ELDERLY_CUES_EN.search(low) is not None
+    return _has_cue(simplified, ELDERLY_CUES_ZH, ELDERLY_CUES_EN)
 
 
 def elderly_probability(p_head: float, simplified: str) -> float:
@@ -65,8 +70,7 @@ IMPATIENCE_FLOOR = 0.6
 
 def has_impatience_cue(simplified: str) -> bool:
     """Whether the (simplified-Chinese) message shows impatience (repeating, hurrying, "get to the point")."""
-    low = simplified.lower()
-    return any(w in low for w in IMPATIENCE_CUES_ZH) or IMPATIENCE_CUES_EN.search(low) is not None
+    return _has_cue(simplified, IMPATIENCE_CUES_ZH, IMPATIENCE_CUES_EN)
 
 
 def distressed_probability(p_head: float, simplified: str) -> float:
