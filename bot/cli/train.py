@@ -7,6 +7,7 @@ import json
 
 from ..config import load_settings
 from ..nlu.encoder import BACKENDS
+from ..nlu.finetune import FINETUNE_ANCHOR, FINETUNE_EPOCHS, FINETUNE_LAYERS
 from ..nlu.training import finetune_encoder, train_model
 
 
@@ -25,10 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune", action="store_true",
                    help="first fine-tune the encoder's top layers on the project's examples, then train the heads on "
                         "it (backend onnx-finetuned; measured in the README)")
-    p.add_argument("--finetune-layers", type=int, default=4, help="top layers to fine-tune (default 4 of 12)")
-    p.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning passes over the examples (default 2)")
-    p.add_argument("--finetune-anchor", type=float, default=4.0,
-                   help="weight of the term that keeps the tuned embedding near e5's own (default 4)")
+    p.add_argument("--finetune-layers", type=int, default=FINETUNE_LAYERS,
+                   help=f"top layers to fine-tune (default {FINETUNE_LAYERS} of 12)")
+    p.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS,
+                   help=f"fine-tuning passes over the examples (default {FINETUNE_EPOCHS})")
+    p.add_argument("--finetune-anchor", type=float, default=FINETUNE_ANCHOR,
+                   help=f"weight of the term keeping the tuned embedding near e5's own (default {FINETUNE_ANCHOR:g})")
     p.add_argument("--finetune-minutes", type=float, default=15.0,
                    help="fine-tuning time budget (default 15; it stops early if reached)")
 

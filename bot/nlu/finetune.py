@@ -30,6 +30,11 @@ from .encoder_training import (
     truncate,
 )
 
+#: the defaults of ``bankbot train --finetune``: the best measured run (README)
+FINETUNE_LAYERS = 4
+FINETUNE_EPOCHS = 2
+FINETUNE_ANCHOR = 4.0
+
 FINETUNED_VARIANT = "finetuned"
 FINETUNED_NAME = f"{ENCODER_NAME}-{FINETUNED_VARIANT}"
 
@@ -59,8 +64,9 @@ finetuned_dir, finetuned_available, finetuned_identity = FINETUNED.dir, FINETUNE
 
 
 def finetune(models_dir: str | Path, texts: Sequence[str], intents: Sequence[str], categories: Sequence[str],
-             top_layers: int = 4, epochs: int = 2, budget_s: float = 900.0, seed: int = 42, batch_size: int = 32,
-             lr: float = 4e-5, anchor: float = 4.0, scale: float = 20.0, max_tokens: int = 64,
+             top_layers: int = FINETUNE_LAYERS, epochs: int = FINETUNE_EPOCHS, budget_s: float = 900.0,
+             seed: int = 42, batch_size: int = 32, lr: float = 4e-5, anchor: float = FINETUNE_ANCHOR,
+             scale: float = 20.0, max_tokens: int = 64,
              threads: int | None = None, data_hash: str = "",
              log: Callable[[str], None] = print) -> FinetuneReport:
     """Fine-tune the top ``top_layers`` layers on ``texts`` labelled with ``intents`` and ``categories``

@@ -10,6 +10,7 @@ from ..config import Settings
 from .data import Example, care_training_files, data_hash, iter_files, load_care, load_nlu
 from .encoder import CachedEncoder, make_encoder
 from .external import banking77_examples, cap_per_intent, clinc150_examples, datasets_dir
+from .finetune import FINETUNE_ANCHOR, FINETUNE_EPOCHS, FINETUNE_LAYERS
 from .model import NLUModel
 from .registry import new_model_dir
 
@@ -35,8 +36,8 @@ def training_examples(nlu_paths: list[str], external: bool = True,
     return own + ext
 
 
-def finetune_encoder(settings: Settings, nlu_paths: list[str] | None = None, top_layers: int = 4,
-                     epochs: int = 2, minutes: float = 15.0, anchor: float = 4.0,
+def finetune_encoder(settings: Settings, nlu_paths: list[str] | None = None, top_layers: int = FINETUNE_LAYERS,
+                     epochs: int = FINETUNE_EPOCHS, minutes: float = 15.0, anchor: float = FINETUNE_ANCHOR,
                      log: Callable[[str], None] = print) -> str:
     """Fine-tune the encoder's top layers on the project's own labelled examples (:mod:`bot.nlu.finetune`);
     returns the backend to train the heads with (``onnx-finetuned``)."""
